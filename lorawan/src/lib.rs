@@ -6,6 +6,7 @@ extern crate alloc;
 
 mod hex;
 pub mod keys;
+pub mod phy;
 mod types;
 
 pub use hex::{Hex, ParseHexError};

@@ -4,6 +4,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod crypto;
 mod hex;
 pub mod keys;
 pub mod phy;

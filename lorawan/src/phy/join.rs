@@ -495,8 +495,13 @@ impl JoinAccept {
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..self.len as usize).unwrap_or_default()
     }
-    pub(crate) fn as_bytes_mut(&mut self) -> &mut [u8] {
-        self.bytes.get_mut(..self.len as usize).unwrap_or_default()
+    /// Wraps a decrypted frame whose length (17 or 33) and MHDR come from a
+    /// validated [`EncryptedJoinAccept`].
+    pub(super) const fn from_decrypted(bytes: [u8; 33], len: usize) -> Self {
+        Self {
+            bytes,
+            len: len as u8,
+        }
     }
     /// The MAC header.
     pub fn mhdr(&self) -> Mhdr {

@@ -19,6 +19,7 @@
 
 mod data;
 mod join;
+mod secure;
 
 pub use data::{DataFrame, DataFrameMut, DataFrameRepr, FCtrl};
 pub use join::{

@@ -112,6 +112,12 @@ aes_key!(
     /// An AES-128 key-encryption key (KEK) for RFC 3394 key envelopes.
     Kek
 );
+aes_key!(
+    /// TS011 relay: the root of a device's wake-on-radio session keys, derived
+    /// from its NwkSEncKey (NwkSKey in 1.0) and handed to a relay in
+    /// UpdateUplinkListReq.
+    RootWorSKey
+);
 
 impl NwkSKey {
     /// In LoRaWAN 1.0 one key plays every network role of 1.1: this is its

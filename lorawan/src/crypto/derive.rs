@@ -4,7 +4,7 @@
 use super::{Keyed, RootKey};
 use crate::keys::{
     AesKey, AppKey, AppSKey, FNwkSIntKey, JSEncKey, JSIntKey, NwkKey, NwkSEncKey, NwkSKey,
-    SNwkSIntKey,
+    RootWorSKey, SNwkSIntKey,
 };
 use crate::{DevNonce, Eui64, JoinNonce, NetId};
 
@@ -147,6 +147,15 @@ pub fn derive_js_enc_key(nwk_key: &Keyed<NwkKey>, dev_eui: Eui64) -> JSEncKey {
     derive(nwk_key, block_js(0x05, dev_eui))
 }
 
+/// The TS011 relay root key of a device's wake-on-radio session keys:
+/// `RootWorSKey = aes128_encrypt(NwkSEncKey, 0x01 | pad16)`. A LoRaWAN 1.0
+/// device's NwkSKey plays the NwkSEncKey role (see [`NwkSKey::as_nwk_s_enc_key`]).
+pub fn derive_root_wor_s_key(nwk_s_enc_key: &Keyed<NwkSEncKey>) -> RootWorSKey {
+    let mut block = [0u8; 16];
+    block[0] = 0x01;
+    derive(nwk_s_enc_key, block)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +184,12 @@ mod tests {
         assert_eq!(
             keys.app_s_key.to_string(),
             "927b9c911183cffe4cb2ff4b75545f6d"
+        );
+        // TS011 relay root key from the same NwkSKey (lrwn's vector).
+        let nwk_s_enc_key = keys.nwk_s_key.as_nwk_s_enc_key().keyed();
+        assert_eq!(
+            derive_root_wor_s_key(&nwk_s_enc_key).to_string(),
+            "60f8acd9de2cc506fb06639408fe574a"
         );
     }
 

@@ -40,8 +40,8 @@ mod keyed;
 mod mic;
 
 pub use derive::{
-    SessionKeys10, SessionKeys11, derive_js_enc_key, derive_js_int_key, derive_session_keys_10,
-    derive_session_keys_11,
+    SessionKeys10, SessionKeys11, derive_js_enc_key, derive_js_int_key, derive_root_wor_s_key,
+    derive_session_keys_10, derive_session_keys_11,
 };
 pub use encrypt::{
     FOptsCounter, decrypt_f_opts, decrypt_frm_payload, decrypt_join_accept, encrypt_f_opts,

@@ -1,0 +1,7 @@
+#![no_main]
+//! Any bytes as MAC commands, both directions: no panic, and what reads writes back.
+
+#[path = "../src/checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::mac_commands(data));

@@ -1,0 +1,43 @@
+//! Replays the checked-in fuzz corpus (`fuzz/corpus/<target>/`) through the same
+//! checks the fuzz targets run, so that every `cargo test` on stable re-proves
+//! what fuzzing found, without libFuzzer.
+
+#[path = "../../fuzz/src/checks.rs"]
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod checks;
+
+use std::path::PathBuf;
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+        .map(|entry| std::fs::read(entry.expect("corpus entry").path()).expect("corpus file"))
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "empty corpus {}", dir.display());
+    inputs
+}
+
+#[test]
+fn phy_payload_corpus_replays_cleanly() {
+    for input in corpus("phy_payload") {
+        checks::phy_payload(&input);
+    }
+}
+
+#[test]
+fn mac_commands_corpus_replays_cleanly() {
+    for input in corpus("mac_commands") {
+        checks::mac_commands(&input);
+    }
+}
+
+#[test]
+fn differential_lrwn_corpus_replays_cleanly() {
+    for input in corpus("differential_lrwn") {
+        checks::differential_lrwn(&input);
+    }
+}

@@ -78,10 +78,16 @@ pub fn differential_lrwn(data: &[u8]) {
         return;
     };
     let Ok(ours) = ours else { return };
+    // lrwn checks MICs over its own re-encoding of the frame, which clears the
+    // MHDR RFU bits: it accepts a frame whose MHDR was altered in those bits. We
+    // check the bytes as sent, so verdicts differ there by design.
+    let mhdr_rfu = frame.first().is_some_and(|m| m & 0x1c != 0);
     match ours {
         Frame::JoinRequest(jr) => {
             let ok = jr.verify_mic(&AppKey::from_be_bytes(*key).keyed()).is_ok();
-            assert_eq!(Some(ok), theirs.validate_join_request_mic(&theirs_key).ok());
+            if !mhdr_rfu {
+                assert_eq!(Some(ok), theirs.validate_join_request_mic(&theirs_key).ok());
+            }
         }
         Frame::Data(d) => {
             let lrwn::Payload::MACPayload(p) = &theirs.payload else {
@@ -101,26 +107,27 @@ pub fn differential_lrwn(data: &[u8]) {
                     theirs.validate_downlink_data_mic(v10, 0, &theirs_key),
                 ),
             };
-            assert_eq!(Some(ours_ok), theirs_ok.ok());
+            if !mhdr_rfu {
+                assert_eq!(Some(ours_ok), theirs_ok.ok());
+            }
             let mut buf = [0u8; 256];
             let plain = match d.fport() {
-                Some(0) => d.decrypt_frm_payload_into(&nwk, fcnt, &mut buf),
-                // Relay payloads: lrwn decodes them into relay messages.
-                Some(226) => return,
+                Some(0 | 226) => d.decrypt_frm_payload_into(&nwk, fcnt, &mut buf),
                 _ => d.decrypt_frm_payload_into(
                     &AppSKey::from_be_bytes(*key).keyed(),
                     fcnt,
                     &mut buf,
                 ),
             };
-            if let Ok(plain) = plain {
-                if theirs.decrypt_frm_payload(&theirs_key).is_ok() {
-                    if let lrwn::Payload::MACPayload(p) = &theirs.payload {
-                        if let Some(lrwn::FRMPayload::Raw(v)) = &p.frm_payload {
-                            assert_eq!(plain, v.as_slice(), "decrypted payloads differ");
-                        }
-                    }
-                }
+            // lrwn's PhyPayload::decrypt_frm_payload also decodes FPort 0 MAC
+            // commands, where lrwn 4.13 can panic (DevStatusAns margin); its raw
+            // payload cipher is what is compared.
+            let uplink = d.direction() == lorawan::Direction::Uplink;
+            let dev_addr = lrwn::DevAddr::from_be_bytes(d.dev_addr().to_be_bytes());
+            let theirs_plain =
+                lrwn::encrypt_frm_payload(&theirs_key, uplink, &dev_addr, fcnt, d.frm_payload());
+            if let (Ok(plain), Ok(theirs_plain)) = (plain, theirs_plain) {
+                assert_eq!(plain, theirs_plain.as_slice(), "decrypted payloads differ");
             }
         }
         Frame::JoinAccept(enc) => {

@@ -378,6 +378,24 @@ mod tests {
         assert!("0102".parse::<DevNonce>().unwrap() == DevNonce(0x0102));
     }
 
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_writes_hex_as_people_write_it() {
+        let eui: Eui64 = "70b3d57ed0000001".parse().unwrap();
+        let json = serde_json::to_string(&(eui, DevAddr::from_u32(0x2601_1bda))).unwrap();
+        assert_eq!(json, r#"["70b3d57ed0000001","26011bda"]"#);
+        let back: (Eui64, DevAddr) = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, (eui, DevAddr::from_u32(0x2601_1bda)));
+        let err = serde_json::from_str::<DevAddr>(r#""26011bd""#).unwrap_err();
+        assert!(err.to_string().contains("expected 8 hex digits"), "{err}");
+        let key: crate::keys::AppKey =
+            serde_json::from_str(r#""000102030405060708090a0b0c0d0e0f""#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&key).unwrap(),
+            r#""000102030405060708090a0b0c0d0e0f""#
+        );
+    }
+
     #[test]
     fn fcnt_rollover_past_16_bits_is_accepted() {
         assert_eq!(FCnt::reconstruct(0, 0), 0);

@@ -703,4 +703,102 @@ mod tests {
             .verify_mic_type_0_2(&s)
             .unwrap();
     }
+
+    mod props {
+        use super::*;
+        use crate::phy::CfList;
+        use proptest::prelude::*;
+
+        fn repr() -> impl Strategy<Value = JoinAcceptRepr> {
+            (
+                0u32..0x100_0000,
+                0u32..0x100_0000,
+                any::<u32>(),
+                any::<u8>(),
+                any::<u8>(),
+                proptest::option::of(any::<[u8; 16]>()),
+            )
+                .prop_map(|(nonce, net_id, addr, dl, rx, cf)| JoinAcceptRepr {
+                    join_nonce: JoinNonce::from_u32(nonce).unwrap(),
+                    home_net_id: NetId::from_u32(net_id).unwrap(),
+                    dev_addr: DevAddr::from_u32(addr),
+                    dl_settings: DlSettings(dl),
+                    rx_delay: RxDelay(rx),
+                    cf_list: cf.map(CfList),
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn join_accept_build_parse_build_is_identity(
+                repr in repr(), key in any::<[u8; 16]>(), js in any::<[u8; 16]>(),
+                join_eui in any::<u64>(), nonce in any::<u16>(), v11 in any::<bool>(),
+            ) {
+                let nwk = NwkKey::from_be_bytes(key).keyed();
+                let js_int = JSIntKey::from_be_bytes(js).keyed();
+                let join_eui = Eui64::from_u64(join_eui);
+                let build = |r: &JoinAcceptRepr, buf: &mut [u8]| if v11 {
+                    r.build_11(&js_int, JoinType::JoinRequest, join_eui, DevNonce(nonce), &nwk, buf)
+                } else {
+                    r.build_10(&nwk, buf)
+                };
+                let mut buf = [0u8; 33];
+                let n = build(&repr, &mut buf).unwrap();
+                let Ok(Frame::JoinAccept(enc)) = Frame::parse(&buf[..n]) else {
+                    panic!("not a join-accept")
+                };
+                let ja = enc.decrypt(&nwk);
+                prop_assert_eq!(ja.repr(), repr);
+                if v11 {
+                    prop_assert!(ja.verify_mic_11(&js_int, JoinType::JoinRequest, join_eui, DevNonce(nonce)).is_ok());
+                } else {
+                    prop_assert!(ja.verify_mic_10(&nwk).is_ok());
+                }
+                let mut again = [0u8; 33];
+                let m = build(&ja.repr(), &mut again).unwrap();
+                prop_assert_eq!(&again[..m], &buf[..n]);
+            }
+
+            #[test]
+            fn data_frame_sign_verify_and_crypt_round_trip(
+                up in any::<bool>(), key in any::<[u8; 16]>(), fcnt in any::<u32>(),
+                payload in proptest::collection::vec(any::<u8>(), 0..100),
+                fopts in proptest::collection::vec(any::<u8>(), 0..=15),
+                conf in any::<u16>(), tx_dr in any::<u8>(), tx_ch in any::<u8>(),
+            ) {
+                let mtype = if up { MType::ConfirmedDataUp } else { MType::ConfirmedDataDown };
+                let repr = DataFrameRepr {
+                    mtype, dev_addr: DevAddr::from_u32(fcnt ^ 0x5a5a), fctrl: FCtrl::default(),
+                    fcnt, fopts: &fopts, fport: Some(1), frm_payload: &payload,
+                };
+                let mut buf = [0u8; 256];
+                let n = repr.emit(Mic::default(), &mut buf).unwrap();
+                let app = AppSKey::from_be_bytes(key).keyed();
+                let enc = NwkSEncKey::from_be_bytes(key).keyed();
+                let f_int = FNwkSIntKey::from_be_bytes(key).keyed();
+                let s_int = SNwkSIntKey::from_be_bytes([key[0] ^ 1; 16]).keyed();
+                let b1 = B1Fields { conf_f_cnt: conf, tx_dr, tx_ch };
+                let mut frame = DataFrameMut::new_checked(&mut buf[..n]).unwrap();
+                frame.crypt_frm_payload(&app, fcnt).unwrap();
+                frame.crypt_fopts(&enc, fcnt);
+                if up {
+                    frame.set_uplink_mic_11(&f_int, &s_int, b1, fcnt).unwrap();
+                } else {
+                    frame.set_downlink_mic_11(&s_int, conf, fcnt).unwrap();
+                }
+                let d = DataFrame::new_checked(&buf[..n]).unwrap();
+                if up {
+                    prop_assert!(d.verify_uplink_mic_11(&f_int, &s_int, b1, fcnt).is_ok());
+                    prop_assert!(d.verify_uplink_cmac_f(&f_int, fcnt).is_ok());
+                    let other = B1Fields { conf_f_cnt: conf.wrapping_add(1), ..b1 };
+                    prop_assert!(d.verify_uplink_mic_11(&f_int, &s_int, other, fcnt).is_err());
+                } else {
+                    prop_assert!(d.verify_downlink_mic_11(&s_int, conf, fcnt).is_ok());
+                }
+                let (mut p, mut o) = ([0u8; 128], [0u8; 16]);
+                prop_assert_eq!(d.decrypt_frm_payload_into(&app, fcnt, &mut p).unwrap(), payload.as_slice());
+                prop_assert_eq!(d.decrypt_fopts_into(&enc, fcnt, &mut o).unwrap(), fopts.as_slice());
+            }
+        }
+    }
 }

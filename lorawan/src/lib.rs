@@ -80,6 +80,7 @@
 //! - `alloc`: `Vec`-returning conveniences (key wrap).
 //! - `serde`: identifiers and keys as hex strings, MSB first.
 #![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

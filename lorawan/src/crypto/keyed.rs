@@ -168,10 +168,12 @@ fn dbl(block: [u8; 16]) -> [u8; 16] {
     ((v << 1) ^ u128::from(carry.wrapping_neg() & 0x87)).to_be_bytes()
 }
 
-fn xor_into(x: &mut [u8; 16], y: &[u8]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a ^= b;
-    }
+/// `x ^= y` on whole blocks, as one 128-bit operation: a byte loop here became
+/// sixteen byte-wide read-modify-writes, and the 16-byte load of the next AES
+/// block then stalled on store forwarding.
+#[inline(always)]
+fn xor_block(x: &mut [u8; 16], y: &[u8; 16]) {
+    *x = (u128::from_ne_bytes(*x) ^ u128::from_ne_bytes(*y)).to_ne_bytes();
 }
 
 /// An AES-CMAC in progress. The last complete block is held back in `buf` until
@@ -189,13 +191,15 @@ impl<K: AesKey> CmacState<'_, K> {
     pub(crate) fn update(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             if self.pos == 16 {
-                xor_into(&mut self.x, &self.buf);
+                xor_block(&mut self.x, &self.buf);
                 self.keyed.encrypt_block(&mut self.x);
                 self.pos = 0;
                 // Whole blocks straight from the input, keeping the last one back.
                 while data.len() > 16 {
-                    let (block, rest) = data.split_at(16);
-                    xor_into(&mut self.x, block);
+                    let Some((block, rest)) = data.split_first_chunk::<16>() else {
+                        break;
+                    };
+                    xor_block(&mut self.x, block);
                     self.keyed.encrypt_block(&mut self.x);
                     data = rest;
                 }
@@ -211,12 +215,16 @@ impl<K: AesKey> CmacState<'_, K> {
     pub(crate) fn finalize(mut self) -> [u8; 16] {
         let pos = self.pos;
         if pos == 16 {
-            xor_into(&mut self.x, &self.buf);
-            xor_into(&mut self.x, &self.keyed.k1);
+            xor_block(&mut self.x, &self.buf);
+            xor_block(&mut self.x, &self.keyed.k1);
         } else {
-            xor_into(&mut self.x, &self.buf[..pos]);
-            self.x[pos] ^= 0x80;
-            xor_into(&mut self.x, &self.keyed.k2);
+            // The last block, padded with 0x80 then zeros (bytes of `buf` past
+            // `pos` may hold an earlier block).
+            let mut last = [0u8; 16];
+            last[..pos].copy_from_slice(&self.buf[..pos]);
+            last[pos] = 0x80;
+            xor_block(&mut self.x, &last);
+            xor_block(&mut self.x, &self.keyed.k2);
         }
         self.keyed.encrypt_block(&mut self.x);
         self.x

@@ -10,6 +10,7 @@ use super::wire::{bits, fixed_payload, flag, flags, frequency_from_bytes, freque
 /// PingSlotInfoReq (uplink, CID 0x10): the device tells the network its ping-slot
 /// periodicity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PingSlotInfoReq {
     /// Periodicity (3 bits): one ping slot every 2^Periodicity seconds.
     pub periodicity: u8,
@@ -29,6 +30,7 @@ impl PingSlotInfoReq {
 
 /// PingSlotChannelReq (downlink, CID 0x11): sets the ping-slot frequency and data rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PingSlotChannelReq {
     /// Frequency in Hz (a multiple of 100 Hz); 0 restores the region's default.
     pub frequency: u32,
@@ -53,6 +55,7 @@ impl PingSlotChannelReq {
 /// PingSlotChannelAns (uplink, CID 0x11): whether the device accepted a
 /// PingSlotChannelReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PingSlotChannelAns {
     /// Data rate ok (bit 1).
     pub data_rate_ok: bool,
@@ -79,6 +82,7 @@ impl PingSlotChannelAns {
 /// BeaconTimingAns (downlink, CID 0x12, deprecated since LoRaWAN 1.0.3): when the
 /// next beacon comes and on which channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BeaconTimingAns {
     /// Delay: the next beacon starts between 30 ms × Delay and 30 ms × (Delay + 1)
     /// after the end of the downlink.
@@ -104,6 +108,7 @@ impl BeaconTimingAns {
 /// BeaconFreqReq (downlink, CID 0x13): sets the frequency the device listens for
 /// beacons on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BeaconFreqReq {
     /// Frequency in Hz (a multiple of 100 Hz); 0 restores the region's default.
     pub frequency: u32,
@@ -122,6 +127,7 @@ impl BeaconFreqReq {
 
 /// BeaconFreqAns (uplink, CID 0x13): whether the device accepted a BeaconFreqReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BeaconFreqAns {
     /// Beacon frequency ok (bit 0).
     pub beacon_frequency_ok: bool,

@@ -15,6 +15,7 @@ macro_rules! version_payload {
     ($($(#[$doc:meta])* $name:ident, $who:literal;)*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         pub struct $name {
             #[doc = concat!("Minor version of LoRaWAN the ", $who, " implements (4 bits): 1 for")]
             /// LoRaWAN 1.1; 0 and 2 to 15 are RFU but carried as they are, so that a
@@ -50,6 +51,7 @@ version_payload! {
 
 /// LinkCheckAns (downlink, CID 0x02): the answer to a LinkCheckReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LinkCheckAns {
     /// Margin: the link margin in dB of the last LinkCheckReq, above the
     /// demodulation floor (0 to 254; 255 is reserved).
@@ -79,6 +81,7 @@ impl LinkCheckAns {
 /// assert_eq!(mask.with_channel(3, true), ChMask(0x000f));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChMask(pub u16);
 
 impl ChMask {
@@ -105,6 +108,7 @@ impl ChMask {
 /// LinkADRReq (downlink, CID 0x03): asks the device to change its data rate,
 /// transmit power, repetitions and channel mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LinkAdrReq {
     /// DataRate (4 bits): the region's data-rate index; 15 keeps the current one (1.0.4, 1.1).
     pub data_rate: u8,
@@ -141,6 +145,7 @@ impl LinkAdrReq {
 
 /// LinkADRAns (uplink, CID 0x03): which parts of a LinkADRReq the device accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LinkAdrAns {
     /// Power ACK (bit 2).
     pub power_ack: bool,
@@ -170,6 +175,7 @@ impl LinkAdrAns {
 
 /// DutyCycleReq (downlink, CID 0x04): limits the device's aggregated duty cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DutyCycleReq {
     /// MaxDutyCycle (4 bits): the aggregated duty cycle becomes 1 / 2^MaxDutyCycle;
     /// 0 lifts the limit.
@@ -191,6 +197,7 @@ impl DutyCycleReq {
 /// RXParamSetupReq (downlink, CID 0x05): changes the RX1 data-rate offset and the
 /// RX2 data rate and frequency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RxParamSetupReq {
     /// DLSettings RX1DRoffset (3 bits).
     pub rx1_dr_offset: u8,
@@ -220,6 +227,7 @@ impl RxParamSetupReq {
 /// RXParamSetupAns (uplink, CID 0x05): which parts of an RXParamSetupReq the device
 /// accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RxParamSetupAns {
     /// RX1DRoffset ACK (bit 2).
     pub rx1_dr_offset_ack: bool,
@@ -249,6 +257,7 @@ impl RxParamSetupAns {
 
 /// DevStatusAns (uplink, CID 0x06): the device's battery level and downlink margin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DevStatusAns {
     /// Battery: 0 on external power, 1 (minimum) to 254 (maximum) the battery
     /// level, 255 when the device cannot measure it.
@@ -275,6 +284,7 @@ impl DevStatusAns {
 /// NewChannelReq (downlink, CID 0x07): creates, changes or (with frequency 0)
 /// disables an uplink channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NewChannelReq {
     /// ChIndex: the channel to set.
     pub ch_index: u8,
@@ -305,6 +315,7 @@ impl NewChannelReq {
 
 /// NewChannelAns (uplink, CID 0x07): whether the device accepted a NewChannelReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NewChannelAns {
     /// Data rate range ok (bit 1).
     pub data_rate_range_ok: bool,
@@ -331,6 +342,7 @@ impl NewChannelAns {
 /// RXTimingSetupReq (downlink, CID 0x08): sets the delay between the end of an
 /// uplink and the opening of RX1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RxTimingSetupReq {
     /// Del (4 bits): RX1 opens this many seconds after the uplink; 0 also means 1 s.
     pub delay: u8,
@@ -349,6 +361,7 @@ impl RxTimingSetupReq {
 /// TXParamSetupReq (downlink, CID 0x09): dwell-time limits and the maximum EIRP,
 /// for regions that require them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TxParamSetupReq {
     /// DownlinkDwellTime (bit 5): whether downlinks are limited to 400 ms.
     pub downlink_dwell_time: bool,
@@ -386,6 +399,7 @@ impl TxParamSetupReq {
 
 /// DlChannelReq (downlink, CID 0x0A): moves the RX1 frequency of an uplink channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DlChannelReq {
     /// ChIndex: the uplink channel whose downlink frequency changes.
     pub ch_index: u8,
@@ -409,6 +423,7 @@ impl DlChannelReq {
 
 /// DlChannelAns (uplink, CID 0x0A): whether the device accepted a DlChannelReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DlChannelAns {
     /// Uplink frequency exists (bit 1).
     pub uplink_frequency_exists: bool,
@@ -434,6 +449,7 @@ impl DlChannelAns {
 
 /// ADRParamSetupReq (downlink, CID 0x0C): the ADR back-off parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AdrParamSetupReq {
     /// Limit_exp (4 bits): ADR_ACK_LIMIT becomes 2^Limit_exp.
     pub limit_exp: u8,
@@ -463,6 +479,7 @@ impl AdrParamSetupReq {
 /// assert_eq!(t.since_gps_epoch().as_millis(), 1_000_000_000_500);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DeviceTimeAns {
     /// Whole seconds since the GPS epoch (1980-01-06 00:00:00 UTC, no leap seconds).
     pub seconds: u32,
@@ -495,6 +512,7 @@ impl DeviceTimeAns {
 /// ForceRejoinReq (downlink, CID 0x0E): asks a LoRaWAN 1.1 device to send
 /// rejoin-requests. It has no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ForceRejoinReq {
     /// Period (3 bits): the delay between retransmissions is 32 s × 2^Period plus a
     /// random 0 to 32 s.
@@ -530,6 +548,7 @@ impl ForceRejoinReq {
 /// RejoinParamSetupReq (downlink, CID 0x0F): how often a LoRaWAN 1.1 device sends
 /// type 0 rejoin-requests by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RejoinParamSetupReq {
     /// MaxTimeN (4 bits): at least every 2^(MaxTimeN+10) seconds.
     pub max_time_n: u8,
@@ -557,6 +576,7 @@ impl RejoinParamSetupReq {
 
 /// RejoinParamSetupAns (uplink, CID 0x0F): whether the device accepted the time limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RejoinParamSetupAns {
     /// TimeOK (bit 0): the device accepted MaxTimeN as well as MaxCountN.
     pub time_ok: bool,
@@ -576,6 +596,7 @@ impl RejoinParamSetupAns {
 
 /// The Class field of DeviceModeInd and DeviceModeConf (LoRaWAN 1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DeviceClass {
     /// Class A (0x00).
     A,
@@ -613,6 +634,7 @@ impl DeviceClass {
 
 /// DeviceModeInd (uplink, CID 0x20): a LoRaWAN 1.1 device switches class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DeviceModeInd {
     /// The class the device now operates in.
     pub class: DeviceClass,
@@ -620,6 +642,7 @@ pub struct DeviceModeInd {
 
 /// DeviceModeConf (downlink, CID 0x20): the answer to a DeviceModeInd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DeviceModeConf {
     /// The class the network server will use for the device.
     pub class: DeviceClass,

@@ -106,6 +106,7 @@ macro_rules! mac_commands {
         ///
         /// Each variant's documentation gives its direction, CID and payload length.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         #[non_exhaustive]
         pub enum MacCommand {
             $( $(#[doc = $doc])+ $variant $(($payload))?, )*
@@ -436,3 +437,23 @@ impl Iterator for MacCommands<'_> {
 }
 
 impl FusedIterator for MacCommands<'_> {}
+
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn commands_serialize_with_their_field_names() {
+        let fopts = [0x02, 0x14, 0x02, 0x03, 0x51, 0x07, 0x00, 0x01];
+        let commands: Vec<MacCommand> = parse(Direction::Downlink, &fopts)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let json = serde_json::to_string(&commands).unwrap();
+        assert_eq!(
+            json,
+            r#"[{"LinkCheckAns":{"margin":20,"gw_cnt":2}},{"LinkAdrReq":{"data_rate":5,"tx_power":1,"ch_mask":7,"ch_mask_cntl":0,"nb_trans":1}}]"#
+        );
+        let up = serde_json::to_string(&MacCommand::LinkCheckReq).unwrap();
+        assert_eq!(up, r#""LinkCheckReq""#);
+    }
+}

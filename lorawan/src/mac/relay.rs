@@ -19,6 +19,7 @@ use crate::{DevAddr, Eui64};
 
 /// RelayConfReq (downlink, CID 0x40): starts, stops and configures a relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RelayConfReq {
     /// StartStop (bit 13): `true` starts the relay, `false` stops it.
     pub start_stop: bool,
@@ -67,6 +68,7 @@ impl RelayConfReq {
 
 /// RelayConfAns (uplink, CID 0x40): which parts of a RelayConfReq the relay accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RelayConfAns {
     /// CADPeriodicityACK (bit 5).
     pub cad_periodicity_ack: bool,
@@ -109,6 +111,7 @@ impl RelayConfAns {
 /// RelayModeActivation of an EndDeviceConfReq: when the end device talks through
 /// a relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RelayModeActivation {
     /// 0: never.
     DisableRelayMode,
@@ -144,6 +147,7 @@ impl RelayModeActivation {
 
 /// EndDeviceConfReq (downlink, CID 0x41): tells an end device how to use a relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EndDeviceConfReq {
     /// ActivationRelayMode RelayModeActivation.
     pub relay_mode_activation: RelayModeActivation,
@@ -194,6 +198,7 @@ impl EndDeviceConfReq {
 /// EndDeviceConfAns (uplink, CID 0x41): which parts of an EndDeviceConfReq the
 /// end device accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EndDeviceConfAns {
     /// BackOffACK (bit 3).
     pub backoff_ack: bool,
@@ -228,6 +233,7 @@ impl EndDeviceConfAns {
 /// FilterList_Action of a FilterListReq: what a relay does with the join-requests
 /// a rule matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum FilterListAction {
     /// 0: no rule (clears the rule at this index).
     NoRule,
@@ -273,6 +279,7 @@ impl FilterListAction {
 /// assert!(FilterListEui::new(&[0; 17]).is_none());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FilterListEui {
     // Invariant: len <= 16 and bytes[len..] are zero, so derived equality is
     // equality of the prefixes.
@@ -343,6 +350,7 @@ impl fmt::Debug for FilterListEui {
 /// FilterListReq (downlink, CID 0x42): sets one rule of a relay's join-request
 /// filter. Its length varies: 2 bytes plus FilterList_Len.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FilterListReq {
     /// FilterList_Idx (4 bits): the rule to set; rule 0 is the default for
     /// join-requests no other rule matches.
@@ -413,6 +421,7 @@ impl super::wire::Encode for FilterListReq {
 
 /// FilterListAns (uplink, CID 0x42): whether the relay accepted a FilterListReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FilterListAns {
     /// CombinedRulesACK (bit 2): the index, action and length make a valid rule.
     pub combined_rules_ack: bool,
@@ -446,6 +455,7 @@ impl FilterListAns {
 ///
 /// `Debug` does not print the RootWorSKey.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct UpdateUplinkListReq {
     /// UplinkListIdx (4 bits): the slot in the trusted list.
     pub uplink_list_idx: u8,
@@ -519,6 +529,7 @@ impl UpdateUplinkListReq {
 
 /// CtrlUplinkAction of a CtrlUplinkListReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CtrlUplinkAction {
     /// 0: report the device's WFCnt.
     ReadWFCnt,
@@ -529,6 +540,7 @@ pub enum CtrlUplinkAction {
 /// CtrlUplinkListReq (downlink, CID 0x44): reads the WFCnt of a trusted end device
 /// or removes it from a relay's list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CtrlUplinkListReq {
     /// UplinkListIdx (4 bits): the slot in the trusted list.
     pub uplink_list_idx: u8,
@@ -556,6 +568,7 @@ impl CtrlUplinkListReq {
 
 /// CtrlUplinkListAns (uplink, CID 0x44): the answer to a CtrlUplinkListReq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CtrlUplinkListAns {
     /// UplinkListIdxACK (bit 0): the slot held a device.
     pub uplink_list_idx_ack: bool,
@@ -579,6 +592,7 @@ impl CtrlUplinkListAns {
 
 /// ResetLimitCounter of a ConfigureFwdLimitReq: what happens to the token counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum ResetLimitCounter {
     /// 0: set every counter to zero.
     SetToZero,
@@ -617,6 +631,7 @@ impl ResetLimitCounter {
 /// limit) and each limit size 2 bits (1, 2, 4 or 12 × the reload rate). The relay
 /// answers with an empty ConfigureFwdLimitAns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConfigureFwdLimitReq {
     /// ResetLimitCounter.
     pub reset_limit_counter: ResetLimitCounter,
@@ -677,6 +692,7 @@ impl ConfigureFwdLimitReq {
 /// NotifyNewEndDeviceReq (uplink, CID 0x46): a relay heard a WOR frame from an end
 /// device that is not in its trusted list. It has no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct NotifyNewEndDeviceReq {
     /// DevAddr of the end device.
     pub dev_addr: DevAddr,

@@ -105,13 +105,7 @@ impl<'a> DataFrame<'a> {
                 reason: "not a data frame",
             });
         }
-        if mhdr.major() != 0 {
-            return Err(FrameError::InvalidField {
-                field: "Major",
-                value: mhdr.major().into(),
-                reason: "only LoRaWAN R1 (0) is defined",
-            });
-        }
+        mhdr.check_major()?;
         let f_opts_len = usize::from(FCtrl(array::<1>(bytes, 5)[0]).f_opts_len());
         if len < MIN_LEN + f_opts_len {
             return Err(FrameError::Truncated {

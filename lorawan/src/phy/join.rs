@@ -633,14 +633,7 @@ fn check_mtype(bytes: &[u8], expected: MType) -> Result<(), FrameError> {
             reason: "not the frame type being read",
         });
     }
-    if mhdr.major() != 0 {
-        return Err(FrameError::InvalidField {
-            field: "Major",
-            value: mhdr.major().into(),
-            reason: "only LoRaWAN R1 (0) is defined",
-        });
-    }
-    Ok(())
+    mhdr.check_major()
 }
 
 #[cfg(test)]

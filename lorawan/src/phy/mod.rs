@@ -176,6 +176,17 @@ impl Mhdr {
     pub const fn rfu(self) -> u8 {
         (self.0 >> 2) & 0x07
     }
+    /// Every frame but a proprietary one must be LoRaWAN R1 (major 0).
+    pub(crate) fn check_major(self) -> Result<(), FrameError> {
+        match self.major() {
+            0 => Ok(()),
+            major => Err(FrameError::InvalidField {
+                field: "Major",
+                value: major.into(),
+                reason: "only LoRaWAN R1 (0) is defined",
+            }),
+        }
+    }
 }
 
 impl core::fmt::Debug for Mhdr {
@@ -217,12 +228,8 @@ impl<'a> Frame<'a> {
         }
         let mhdr = Mhdr(first);
         let mtype = mhdr.mtype();
-        if mtype != MType::Proprietary && mhdr.major() != 0 {
-            return Err(FrameError::InvalidField {
-                field: "Major",
-                value: mhdr.major().into(),
-                reason: "only LoRaWAN R1 (0) is defined",
-            });
+        if mtype != MType::Proprietary {
+            mhdr.check_major()?;
         }
         Ok(match mtype {
             MType::Proprietary => Self::Proprietary(Proprietary { bytes }),

@@ -85,11 +85,14 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod airtime;
 pub mod crypto;
 mod hex;
 pub mod keys;
 pub mod mac;
+pub mod modulation;
 pub mod phy;
+pub mod region;
 mod types;
 
 pub use hex::{Hex, ParseHexError};

@@ -7,13 +7,17 @@
 //! $ lorawan-cli encode --mtype unconfirmed-data-up --dev-addr 01020304 --fcnt 1 --fport 1 \
 //!       --text hello --nwk-s-key 0202… --app-s-key 0101…
 //! $ lorawan-cli keys --app-key … --join-nonce … --net-id … --dev-nonce …
+//! $ lorawan-cli airtime --region EU868 --dr 5 --size 20
+//! $ lorawan-cli region EU868
 //! ```
 //!
-//! Frames are read as hex or base64; `--json` prints (for `decode`, `keys`) or
+//! Frames are read as hex or base64; `--json` prints (for `decode`, `keys`,
+//! `airtime`, `region`) or
 //! reads (for `encode`) one JSON object. Errors are one line on stderr and a
 //! non-zero exit status. See `docs/lorawan-cli.md`.
 #![forbid(unsafe_code)]
 
+mod airtime;
 mod decode;
 mod decode_join;
 mod encode;
@@ -23,6 +27,7 @@ mod keyring;
 mod keys;
 mod mac_json;
 mod output;
+mod region;
 mod report;
 
 use std::io::Write;
@@ -47,6 +52,10 @@ enum Command {
     Encode(Box<encode::EncodeArgs>),
     /// Derive session keys (and LoRaWAN 1.1 join-server keys).
     Keys(keys::KeysArgs),
+    /// Time on air of a frame at a region's data rate or a LoRa rate, and the duty-cycle wait.
+    Airtime(airtime::AirtimeArgs),
+    /// The Regional Parameters of a region: data rates, payload sizes, channels, RX1/RX2, power.
+    Region(region::RegionArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +67,8 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Airtime(args) => airtime::run(args),
+        Command::Region(args) => region::run(args),
     };
     match result {
         Ok(text) => print(&text),

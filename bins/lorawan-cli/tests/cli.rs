@@ -1,5 +1,6 @@
 //! The built `lorawan-cli` binary run on known frames: decode (text and JSON),
-//! encode and its round trips through decode, key derivation, and bad input.
+//! encode and its round trips through decode, key derivation, air time, region
+//! tables, and bad input.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -8,8 +9,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+#[path = "cli/airtime.rs"]
+mod airtime;
 #[path = "cli/encode.rs"]
 mod encode;
+#[path = "cli/region.rs"]
+mod region;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lorawan-cli");
 

@@ -12,6 +12,10 @@
 //! - [`crypto`]: MICs, payload and FOpts encryption, join-accept encryption,
 //!   session-key derivation for 1.0 and 1.1, RFC 3394 key wrap. A [`crypto::Keyed`]
 //!   key caches its AES schedule and CMAC subkeys for the life of a session.
+//! - [`region`]: the Regional Parameters of every region and revision as static
+//!   tables, the functions over them (RX1, payload limits, beacons, CFList), the
+//!   LinkADRReq channel-mask logic and [`region::RegionConfig`].
+//! - [`airtime`]: time on air of LoRa, FSK and LR-FHSS frames, in microseconds.
 //! - [`keys`]: one type per key role, so that an `AppSKey` can never be passed
 //!   where an `NwkSKey` belongs.
 //! - Identifiers ([`DevAddr`] with its NetID prefix, [`NetId`], [`Eui64`],

@@ -15,7 +15,9 @@
 //! difference fails. `cargo test --test region_dynamic -- --nocapture` prints
 //! the tally.
 
-use std::collections::BTreeMap;
+#[path = "support/pinned.rs"]
+mod pinned;
+
 use std::time::Duration;
 
 use lorawan::modulation::{LrFhssCodingRate, Modulation};
@@ -152,7 +154,7 @@ struct Diff {
     theirs: Value,
 }
 
-type Rule = (&'static str, fn(&Diff) -> bool);
+type Rule = pinned::Rule<Diff>;
 
 fn is_as923(r: Region) -> bool {
     matches!(
@@ -555,38 +557,7 @@ fn dynamic_regions_match_lrwn_except_the_pinned_differences() {
         }
     }
 
-    let mut hits: BTreeMap<&'static str, usize> = KNOWN.iter().map(|(why, _)| (*why, 0)).collect();
-    let mut unknown = Vec::new();
-    for d in &diffs {
-        match KNOWN.iter().find(|(_, rule)| rule(d)) {
-            Some((why, _)) => *hits.get_mut(why).unwrap() += 1,
-            None => unknown.push(d),
-        }
-    }
-    eprintln!(
-        "region_dynamic: {compared} values compared with lrwn 4.13, {} differ",
-        diffs.len()
-    );
-    for (why, n) in &hits {
-        eprintln!("  known difference x{n}: {why}");
-    }
-    for d in &unknown {
-        eprintln!("  UNKNOWN {d:?}");
-    }
-    assert!(
-        unknown.is_empty(),
-        "{} unexpected differences from lrwn",
-        unknown.len()
-    );
-    let stale: Vec<_> = hits
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(why, _)| *why)
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "pinned differences no longer seen: {stale:#?}"
-    );
+    pinned::assert_only_pinned("region_dynamic: lrwn 4.13", compared, &diffs, KNOWN);
 }
 
 #[test]

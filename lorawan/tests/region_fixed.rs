@@ -22,7 +22,9 @@
 //! be hit, and any other difference fails. `cargo test --test region_fixed --
 //! --nocapture` prints the tally.
 
-use std::collections::BTreeMap;
+#[path = "support/pinned.rs"]
+mod pinned;
+
 use std::time::Duration;
 
 use lorawan::DevAddr;
@@ -171,7 +173,7 @@ struct Diff {
     theirs: Value,
 }
 
-type Rule = (&'static str, fn(&Diff) -> bool);
+type Rule = pinned::Rule<Diff>;
 
 fn size(d: &Value) -> Option<(u8, u8)> {
     match d {
@@ -569,38 +571,7 @@ fn fixed_regions_match_lrwn_except_the_pinned_differences() {
             compare(region, revision, &mut diffs, &mut compared);
         }
     }
-    let mut hits: BTreeMap<&'static str, usize> = KNOWN.iter().map(|(why, _)| (*why, 0)).collect();
-    let mut unknown = Vec::new();
-    for d in &diffs {
-        match KNOWN.iter().find(|(_, rule)| rule(d)) {
-            Some((why, _)) => *hits.get_mut(why).unwrap() += 1,
-            None => unknown.push(d),
-        }
-    }
-    eprintln!(
-        "region_fixed: {compared} values compared with lrwn 4.13, {} differ",
-        diffs.len()
-    );
-    for (why, n) in &hits {
-        eprintln!("  known difference x{n}: {why}");
-    }
-    for d in &unknown {
-        eprintln!("  UNKNOWN {d:?}");
-    }
-    assert!(
-        unknown.is_empty(),
-        "{} unexpected differences from lrwn",
-        unknown.len()
-    );
-    let stale: Vec<_> = hits
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(why, _)| *why)
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "pinned differences no longer seen: {stale:#?}"
-    );
+    pinned::assert_only_pinned("region_fixed: lrwn 4.13", compared, &diffs, KNOWN);
 }
 
 /// A small deterministic generator (SplitMix64) so the mask comparison runs the

@@ -143,3 +143,23 @@ pub fn differential_lrwn(data: &[u8]) {
         Frame::RejoinRequest(_) | Frame::Proprietary(_) => {}
     }
 }
+
+/// Parses any bytes as a Semtech UDP (GWMP) datagram. A datagram that parses
+/// must be written back to bytes that parse to an equal packet.
+///
+/// The codec comes in as `parse` and `emit` (`Packet::parse`, `Packet::to_vec`
+/// of `packet_forwarder::semtech_udp`) because this file is also compiled into
+/// the `lorawan` crate's tests, which do not depend on `packet-forwarder`.
+pub fn semtech_udp<P, E>(data: &[u8], parse: fn(&[u8]) -> Result<P, E>, emit: fn(&P) -> Vec<u8>)
+where
+    P: PartialEq + core::fmt::Debug,
+    E: core::fmt::Debug,
+{
+    let Ok(packet) = parse(data) else {
+        return;
+    };
+    let bytes = emit(&packet);
+    let again = parse(&bytes).expect("an emitted datagram parses");
+    assert_eq!(again, packet, "datagram changed in a round trip");
+    assert_eq!(emit(&again), bytes, "emission is not stable");
+}

@@ -10,7 +10,12 @@ pub(crate) type Rule<D> = (&'static str, fn(&D) -> bool);
 
 /// Checks `diffs` (found among `compared` values) against the pinned `known`
 /// rules; panics on a difference no rule explains, or on a stale rule.
-pub(crate) fn assert_only_pinned<D: Debug>(name: &str, compared: usize, diffs: &[D], known: &[Rule<D>]) {
+pub(crate) fn assert_only_pinned<D: Debug>(
+    name: &str,
+    compared: usize,
+    diffs: &[D],
+    known: &[Rule<D>],
+) {
     let mut hits: BTreeMap<&'static str, usize> = known.iter().map(|(why, _)| (*why, 0)).collect();
     let mut unknown = Vec::new();
     for d in diffs {

@@ -1,0 +1,61 @@
+//! PULL_ACK (0x04): server → gateway, acknowledges a PULL_DATA. 4 bytes.
+
+use super::error::Error;
+use super::header::{Header, Identifier, ProtocolVersion, no_trailing};
+
+/// Acknowledges a PULL_DATA; echoes its version and token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PullAck {
+    /// Protocol version.
+    pub version: ProtocolVersion,
+    /// The PULL_DATA's token.
+    pub token: u16,
+}
+
+impl PullAck {
+    /// Parses a PULL_ACK datagram.
+    pub fn parse(datagram: &[u8]) -> Result<Self, Error> {
+        let (h, _, rest) = Header::parse_as(datagram, Identifier::PullAck)?;
+        no_trailing(rest, Identifier::PullAck)?;
+        Ok(Self {
+            version: h.version,
+            token: h.token,
+        })
+    }
+
+    /// Appends the datagram to `out`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        Header {
+            version: self.version,
+            token: self.token,
+            identifier: Identifier::PullAck,
+        }
+        .emit(out);
+    }
+
+    /// The datagram as bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Header::LEN);
+        self.emit(&mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn pull_ack_is_four_bytes() {
+        let ack = PullAck {
+            version: ProtocolVersion::V2,
+            token: 0x7b00,
+        };
+        assert_eq!(ack.to_vec(), [2, 0x7b, 0, 4]);
+        assert_eq!(PullAck::parse(&[2, 0x7b, 0, 4]), Ok(ack));
+        assert!(matches!(
+            PullAck::parse(&[2, 0x7b, 0, 4, 0]),
+            Err(Error::TrailingBytes { extra: 1, .. })
+        ));
+    }
+}

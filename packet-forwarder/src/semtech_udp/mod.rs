@@ -19,6 +19,7 @@
 mod datr;
 mod error;
 mod header;
+pub mod mapping;
 mod pull_ack;
 mod pull_data;
 mod pull_resp;
@@ -26,6 +27,7 @@ mod push_ack;
 mod push_data;
 mod rxpk;
 mod serde_util;
+pub mod server;
 mod stat;
 mod tx_ack;
 mod txpk;

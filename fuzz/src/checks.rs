@@ -163,3 +163,26 @@ where
     assert_eq!(again, packet, "datagram changed in a round trip");
     assert_eq!(emit(&again), bytes, "emission is not stable");
 }
+
+/// Parses any bytes as a Basics Station message. A message that parses is
+/// written back to text that parses to an equal message, and `reassemble`
+/// (the PHYPayload of an uplink and back to the station's fields, which must
+/// agree) runs on it without panicking.
+pub fn basic_station<P, E>(
+    data: &[u8],
+    parse: fn(&[u8]) -> Result<P, E>,
+    emit: fn(&P) -> Vec<u8>,
+    reassemble: fn(&P),
+) where
+    P: PartialEq + core::fmt::Debug,
+    E: core::fmt::Debug,
+{
+    let Ok(message) = parse(data) else {
+        return;
+    };
+    reassemble(&message);
+    let text = emit(&message);
+    let again = parse(&text).expect("an emitted message parses");
+    assert_eq!(again, message, "message changed in a round trip");
+    assert_eq!(emit(&again), text, "emission is not stable");
+}

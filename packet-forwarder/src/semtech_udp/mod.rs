@@ -16,14 +16,13 @@
 //! assert_eq!(ack.to_vec(), [2, 0x12, 0x34, 0x04]);
 //! ```
 
+mod ack;
 mod datr;
 mod error;
 mod header;
 pub mod mapping;
-mod pull_ack;
 mod pull_data;
 mod pull_resp;
-mod push_ack;
 mod push_data;
 mod rxpk;
 mod serde_util;
@@ -32,13 +31,12 @@ mod stat;
 mod tx_ack;
 mod txpk;
 
+pub use ack::{PullAck, PushAck};
 pub use datr::{CodingRate, DataRate, DatrError};
 pub use error::Error;
 pub use header::{Header, Identifier, ProtocolVersion};
-pub use pull_ack::PullAck;
 pub use pull_data::PullData;
 pub use pull_resp::{PullResp, PullRespPayload};
-pub use push_ack::PushAck;
 pub use push_data::{PushData, PushDataPayload};
 pub use rxpk::{CrcStatus, RSig, RxModulation, RxPk};
 pub use stat::Stat;

@@ -15,8 +15,12 @@
 //! difference fails. `cargo test --test region_dynamic -- --nocapture` prints
 //! the tally.
 
+#[path = "support/lrwn_region.rs"]
+mod lrwn_region;
 #[path = "support/pinned.rs"]
 mod pinned;
+
+use lrwn_region::{common_name, lrwn_versions};
 
 use std::time::Duration;
 
@@ -24,7 +28,7 @@ use lorawan::modulation::{LrFhssCodingRate, Modulation};
 use lorawan::region::{
     self, BeaconFrequency, ChannelPlan, MaxPayload, Region, RegionParams, Revision,
 };
-use lrwn::region::{CommonName, DataRateModulation, MacVersion, Revision as LRevision};
+use lrwn::region::{DataRateModulation, MacVersion, Revision as LRevision};
 
 const DYNAMIC: [Region; 11] = [
     Region::Eu868,
@@ -39,43 +43,6 @@ const DYNAMIC: [Region; 11] = [
     Region::Ru864,
     Region::Ism2400,
 ];
-
-fn common_name(region: Region) -> CommonName {
-    match region {
-        Region::Eu868 => CommonName::EU868,
-        Region::Eu433 => CommonName::EU433,
-        Region::Cn779 => CommonName::CN779,
-        Region::As923_1 => CommonName::AS923,
-        Region::As923_2 => CommonName::AS923_2,
-        Region::As923_3 => CommonName::AS923_3,
-        Region::As923_4 => CommonName::AS923_4,
-        Region::Kr920 => CommonName::KR920,
-        Region::In865 => CommonName::IN865,
-        Region::Ru864 => CommonName::RU864,
-        Region::Ism2400 => CommonName::ISM2400,
-        other => unreachable!("{other} has a fixed channel plan"),
-    }
-}
-
-/// The `lrwn` (MAC version, Regional Parameters revision) pairs that stand for
-/// one of our revisions. `lrwn` keys its payload tables by MAC version first:
-/// revision A is the 1.1rA document, B both 1.0.2rB and 1.1rB, and the RP002
-/// revisions are looked up under LoRaWAN 1.0.4 (which falls back to its
-/// `Latest` map, keyed by RP002 revision).
-fn lrwn_versions(revision: Revision) -> Vec<(MacVersion, LRevision)> {
-    match revision {
-        Revision::A => vec![(MacVersion::LORAWAN_1_1_0, LRevision::A)],
-        Revision::B => vec![
-            (MacVersion::LORAWAN_1_0_2, LRevision::B),
-            (MacVersion::LORAWAN_1_1_0, LRevision::B),
-        ],
-        Revision::Rp002_1_0_0 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_0)],
-        Revision::Rp002_1_0_1 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_1)],
-        Revision::Rp002_1_0_2 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_2)],
-        Revision::Rp002_1_0_3 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_3)],
-        Revision::Rp002_1_0_4 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_4)],
-    }
-}
 
 /// `lrwn`'s modulation as ours. Its LoRa coding rate must be the region's
 /// (4/5 below 1 GHz, 4/8 with long interleaver at 2.4 GHz): our data-rate

@@ -22,8 +22,12 @@
 //! be hit, and any other difference fails. `cargo test --test region_fixed --
 //! --nocapture` prints the tally.
 
+#[path = "support/lrwn_region.rs"]
+mod lrwn_region;
 #[path = "support/pinned.rs"]
 mod pinned;
+
+use lrwn_region::{common_name, lrwn_versions};
 
 use std::time::Duration;
 
@@ -34,36 +38,9 @@ use lorawan::region::{
     self, AdrSettings, ChannelPlan, ChannelSet, Cn470Plan, DeviceChannels, Region, RegionParams,
     Revision,
 };
-use lrwn::region::{CommonName, DataRateModulation, MacVersion, Revision as LRevision};
+use lrwn::region::{DataRateModulation, MacVersion, Revision as LRevision};
 
 const FIXED: [Region; 3] = [Region::Us915, Region::Au915, Region::Cn470];
-
-fn common_name(region: Region) -> CommonName {
-    match region {
-        Region::Us915 => CommonName::US915,
-        Region::Au915 => CommonName::AU915,
-        Region::Cn470 => CommonName::CN470,
-        other => unreachable!("{other} has a dynamic channel plan"),
-    }
-}
-
-/// The `lrwn` (MAC version, revision) pairs that stand for one of our revisions
-/// (as in `region_dynamic.rs`): A is the 1.1rA document, B both 1.0.2rB and
-/// 1.1rB, and the RP002 revisions are looked up under LoRaWAN 1.0.4.
-fn lrwn_versions(revision: Revision) -> Vec<(MacVersion, LRevision)> {
-    match revision {
-        Revision::A => vec![(MacVersion::LORAWAN_1_1_0, LRevision::A)],
-        Revision::B => vec![
-            (MacVersion::LORAWAN_1_0_2, LRevision::B),
-            (MacVersion::LORAWAN_1_1_0, LRevision::B),
-        ],
-        Revision::Rp002_1_0_0 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_0)],
-        Revision::Rp002_1_0_1 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_1)],
-        Revision::Rp002_1_0_2 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_2)],
-        Revision::Rp002_1_0_3 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_3)],
-        Revision::Rp002_1_0_4 => vec![(MacVersion::LORAWAN_1_0_4, LRevision::RP002_1_0_4)],
-    }
-}
 
 /// `lrwn`'s modulation as ours (LoRa at coding rate 4/5 only).
 fn modulation(m: &DataRateModulation) -> Modulation {

@@ -69,6 +69,38 @@ pub struct Config {
     pub backend: Backend,
     /// `[integration]`.
     pub integration: Integration,
+    /// `[metrics]`.
+    pub metrics: Metrics,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// `[metrics.prometheus]`.
+    pub prometheus: Prometheus,
+}
+
+/// `[metrics.prometheus]`: the HTTP endpoint serving `/metrics`
+/// (Prometheus text) and `/health`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Prometheus {
+    /// `endpoint_enabled`: serve the endpoint.
+    pub endpoint_enabled: bool,
+    /// `bind`: `ip:port` of the endpoint.
+    pub bind: String,
+}
+
+impl Default for Prometheus {
+    fn default() -> Self {
+        Self {
+            endpoint_enabled: false,
+            bind: "0.0.0.0:9100".into(),
+        }
+    }
 }
 
 /// `[general]`.
@@ -490,6 +522,9 @@ mod tests {
             qos = 1
             clean_session = false
             client_id = "bridge-1"
+            [metrics.prometheus]
+            endpoint_enabled = true
+            bind = "127.0.0.1:9101"
         "#])
         .unwrap();
         assert_eq!(config.general.log_level, 5);
@@ -507,6 +542,9 @@ mod tests {
         assert_eq!((g.username.as_str(), g.password.as_str()), ("u", "p"));
         assert_eq!((g.qos, g.clean_session), (1, false));
         assert_eq!(g.client_id, "bridge-1");
+        let prometheus = &config.metrics.prometheus;
+        assert!(prometheus.endpoint_enabled);
+        assert_eq!(prometheus.bind, "127.0.0.1:9101");
     }
 
     #[test]

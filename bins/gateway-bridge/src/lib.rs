@@ -16,6 +16,10 @@
 //! (again after every MQTT reconnect) and sends each `command/down`
 //! (`gw.DownlinkFrame`) as PULL_RESP, trying the items in order.
 //!
+//! With `[metrics.prometheus] endpoint_enabled = true` it also serves
+//! `GET /metrics` (Prometheus text, see [`metrics`]) and `GET /health` on
+//! `bind`.
+//!
 //! Embedding it:
 //!
 //! ```no_run
@@ -36,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod metrics;
 mod mqtt;
 mod topics;
 
@@ -50,10 +55,12 @@ use lorawan::Eui64;
 use packet_forwarder::gw::{self, Encoding};
 use packet_forwarder::semtech_udp::mapping::{self, UplinkContext};
 use packet_forwarder::semtech_udp::server::{self, Event, Server};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, Marshaler};
+use crate::metrics::{ScrapeRequest, Snapshot};
 use crate::mqtt::{Mqtt, MqttInput};
 use crate::topics::Topics;
 
@@ -95,13 +102,16 @@ pub struct Bridge {
     config: Config,
     socket: UdpSocket,
     local_addr: SocketAddr,
+    metrics: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Bridge {
-    /// Binds the UDP socket of `[backend.semtech_udp] udp_bind`.
+    /// Binds the UDP socket of `[backend.semtech_udp] udp_bind` and, when
+    /// `[metrics.prometheus] endpoint_enabled`, the TCP listener of its
+    /// `bind`.
     ///
     /// # Errors
-    /// When the address cannot be bound.
+    /// When an address cannot be bound.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let bind = &config.backend.semtech_udp.udp_bind;
         let socket = UdpSocket::bind(bind.as_str())
@@ -116,16 +126,35 @@ impl Bridge {
             Err(e) => warn!(error = %e, "cannot set the UDP receive buffer size"),
         }
         let local_addr = socket.local_addr()?;
+        let prometheus = &config.metrics.prometheus;
+        let metrics = if prometheus.endpoint_enabled {
+            let listener = TcpListener::bind(prometheus.bind.as_str())
+                .await
+                .with_context(|| {
+                    format!("cannot bind the metrics endpoint to {}", prometheus.bind)
+                })?;
+            let addr = listener.local_addr()?;
+            Some((listener, addr))
+        } else {
+            None
+        };
         Ok(Self {
             config,
             socket,
             local_addr,
+            metrics,
         })
     }
 
     /// The bound UDP address (useful with port 0).
     pub const fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound address of the metrics endpoint, when enabled (useful with
+    /// port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|&(_, addr)| addr)
     }
 
     /// Runs until `shutdown` completes, then marks the connected gateways
@@ -141,6 +170,15 @@ impl Bridge {
         let udp = &self.config.backend.semtech_udp;
         let mut server_config = server::Config::default();
         server_config.connection_timeout = udp.connection_timeout_duration;
+        // Scrapes ask the loop for a snapshot; without the endpoint the
+        // sender is dropped and the branch below is disabled at once.
+        let (scrape_tx, mut scrape_rx) = mpsc::channel::<ScrapeRequest>(16);
+        let metrics_task = self.metrics.map(|(listener, addr)| {
+            info!(metrics = %addr, "metrics endpoint started");
+            tokio::spawn(metrics::serve(listener, scrape_tx.clone()))
+        });
+        drop(scrape_tx);
+        let mut scrapes_open = true;
         info!(udp = %self.local_addr, "gateway bridge started");
         let mut driver = Driver {
             server: Server::new(server_config),
@@ -158,6 +196,7 @@ impl Bridge {
             downlinks: HashMap::new(),
             counters: BridgeCounters::default(),
             mqtt_connected_before: false,
+            mqtt_connected: false,
         };
         let mut buf = vec![0u8; 65_536];
         tokio::pin!(shutdown);
@@ -181,11 +220,21 @@ impl Bridge {
                     Some(input) => driver.handle_mqtt(input),
                     None => break Err(anyhow::anyhow!("MQTT task ended")),
                 },
+                request = scrape_rx.recv(), if scrapes_open => match request {
+                    // The scrape may have timed out meanwhile.
+                    Some(reply) => drop(reply.send(driver.snapshot())),
+                    None => scrapes_open = false,
+                },
             }
             if let Err(e) = driver.flush().await {
                 break Err(e).context("UDP socket failed");
             }
         };
+        if let Some(task) = metrics_task {
+            // Closes the listener: the endpoint goes away with the bridge.
+            task.abort();
+            let _ = task.await;
+        }
         driver.shutdown();
         drop(mqtt_rx);
         let mut mqtt_task = mqtt_task;
@@ -231,9 +280,20 @@ struct Driver {
     downlinks: HashMap<(Eui64, u32), gw::DownlinkFrame>,
     counters: BridgeCounters,
     mqtt_connected_before: bool,
+    /// Whether the MQTT connection is up now.
+    mqtt_connected: bool,
 }
 
 impl Driver {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            server: *self.server.counters(),
+            bridge: self.counters,
+            gateways_connected: u64::try_from(self.server.gateway_count()).unwrap_or(u64::MAX),
+            mqtt_connected: self.mqtt_connected,
+        }
+    }
+
     /// Reads every datagram ready (up to [`DRAIN_BATCH`]), answering each
     /// before reading the next so PUSH_ACKs are not delayed by a burst.
     async fn drain_udp(&mut self, buf: &mut [u8]) -> io::Result<()> {
@@ -370,7 +430,9 @@ impl Driver {
 
     fn handle_mqtt(&mut self, input: MqttInput) {
         match input {
+            MqttInput::Disconnected => self.mqtt_connected = false,
             MqttInput::Connected => {
+                self.mqtt_connected = true;
                 // What was queued before the first ConnAck is sent after it.
                 if !self.mqtt_connected_before {
                     self.mqtt_connected_before = true;

@@ -26,6 +26,8 @@ const MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) enum MqttInput {
     /// A ConnAck: (re)subscribe.
     Connected,
+    /// The connection was lost (reconnecting in the background).
+    Disconnected,
     /// A message on a subscribed topic.
     Publish {
         /// Its topic.
@@ -139,11 +141,13 @@ async fn event_loop(
     url: String,
 ) {
     let mut backoff = MIN_BACKOFF;
+    let mut connected = false;
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 info!(server = url, "MQTT connected");
                 backoff = MIN_BACKOFF;
+                connected = true;
                 if tx.send(MqttInput::Connected).await.is_err() {
                     return;
                 }
@@ -164,6 +168,10 @@ async fn event_loop(
             Ok(_) => {}
             Err(rumqttc::ConnectionError::RequestsDone) => return,
             Err(e) => {
+                if std::mem::take(&mut connected) && tx.send(MqttInput::Disconnected).await.is_err()
+                {
+                    return;
+                }
                 warn!(server = url, error = %e, retry_in = ?backoff, "MQTT connection error");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(max_backoff);

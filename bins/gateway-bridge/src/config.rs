@@ -19,9 +19,11 @@
 //! # Ok::<(), gateway_bridge::config::ConfigError>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lorawan::region::Region;
 use serde::{Deserialize, Deserializer};
 
 /// The documented default configuration, as `gateway-bridge configfile`
@@ -67,10 +69,16 @@ pub struct Config {
     pub general: General,
     /// `[backend]`.
     pub backend: Backend,
+    /// `[filters]`.
+    pub filters: Filters,
     /// `[integration]`.
     pub integration: Integration,
     /// `[metrics]`.
     pub metrics: Metrics,
+    /// `[meta_data]`.
+    pub meta_data: MetaData,
+    /// `[commands]`.
+    pub commands: Commands,
 }
 
 /// `[metrics]`.
@@ -119,24 +127,46 @@ impl Default for General {
     }
 }
 
+/// A gateway backend (`[backend] type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Semtech UDP packet forwarders (`[backend.semtech_udp]`).
+    SemtechUdp,
+    /// LoRa Basics Station (`[backend.basic_station]`).
+    BasicStation,
+}
+
 /// `[backend]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct Backend {
-    /// `type`: only `semtech_udp` so far.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// `type`: `"semtech_udp"`, `"basic_station"`, or both as an array
+    /// (`["semtech_udp", "basic_station"]`, an extension: ChirpStack runs
+    /// one backend per bridge).
+    #[serde(rename = "type", deserialize_with = "one_or_many")]
+    pub kinds: Vec<BackendKind>,
     /// `[backend.semtech_udp]`.
     pub semtech_udp: SemtechUdp,
+    /// `[backend.basic_station]`.
+    pub basic_station: BasicStation,
 }
 
 impl Default for Backend {
     fn default() -> Self {
         Self {
-            kind: "semtech_udp".into(),
+            kinds: vec![BackendKind::SemtechUdp],
             semtech_udp: SemtechUdp::default(),
+            basic_station: BasicStation::default(),
         }
+    }
+}
+
+impl Backend {
+    /// Whether the backend `kind` is enabled.
+    pub fn enabled(&self, kind: BackendKind) -> bool {
+        self.kinds.contains(&kind)
     }
 }
 
@@ -165,6 +195,237 @@ impl Default for SemtechUdp {
             skip_crc_check: false,
             fake_rx_time: false,
             connection_timeout_duration: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[backend.basic_station]`: the LNS websocket server for LoRa Basics
+/// Station gateways.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct BasicStation {
+    /// `bind`: `ip:port` (or Go's `:port` for every interface) of the
+    /// HTTP/websocket listener.
+    pub bind: String,
+    /// `tls_support_proxy`: a TLS-terminating proxy is in front, so
+    /// `/router-info` answers `wss://` URIs although this listener is plain.
+    pub tls_support_proxy: bool,
+    /// `tls_cert`: PEM certificate chain of the listener (enables TLS).
+    pub tls_cert: String,
+    /// `tls_key`: PEM private key of `tls_cert`.
+    pub tls_key: String,
+    /// `ca_cert`: PEM CA certificates; when set, every station must present
+    /// a client certificate signed by one of them whose Common Name is its
+    /// EUI.
+    pub ca_cert: String,
+    /// `stats_interval`: how often `event/stats` is published per station.
+    #[serde(deserialize_with = "go_duration")]
+    pub stats_interval: Duration,
+    /// `ping_interval`: websocket ping period.
+    #[serde(deserialize_with = "go_duration")]
+    pub ping_interval: Duration,
+    /// `timesync_interval`: LNS-initiated GPS time transfer period (0: off).
+    #[serde(deserialize_with = "go_duration")]
+    pub timesync_interval: Duration,
+    /// `read_timeout`: a station silent for this long (no message, no pong)
+    /// is disconnected.
+    #[serde(deserialize_with = "go_duration")]
+    pub read_timeout: Duration,
+    /// `write_timeout`: a send that takes longer disconnects the station.
+    #[serde(deserialize_with = "go_duration")]
+    pub write_timeout: Duration,
+    /// `region`: the stations' region, ChirpStack's name (`EU868`, `US915`,
+    /// `AS923`, `AS923_2`, …).
+    pub region: String,
+    /// `frequency_min`: lowest downlink frequency, Hz.
+    pub frequency_min: u32,
+    /// `frequency_max`: highest downlink frequency, Hz.
+    pub frequency_max: u32,
+    /// `[[backend.basic_station.concentrators]]`: the uplink channels, one
+    /// entry per SX1301 (empty: the region's default channels).
+    pub concentrators: Vec<Concentrator>,
+}
+
+impl Default for BasicStation {
+    fn default() -> Self {
+        Self {
+            bind: ":3001".into(),
+            tls_support_proxy: false,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            ca_cert: String::new(),
+            stats_interval: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(60),
+            timesync_interval: Duration::ZERO,
+            read_timeout: Duration::from_secs(65),
+            write_timeout: Duration::from_secs(1),
+            region: "EU868".into(),
+            frequency_min: 863_000_000,
+            frequency_max: 870_000_000,
+            concentrators: Vec::new(),
+        }
+    }
+}
+
+impl BasicStation {
+    /// `bind` as a socket address string (`:3001` → `0.0.0.0:3001`).
+    pub fn bind_addr(&self) -> String {
+        if self.bind.starts_with(':') {
+            format!("0.0.0.0{}", self.bind)
+        } else {
+            self.bind.clone()
+        }
+    }
+
+    /// `region` parsed.
+    ///
+    /// # Errors
+    /// When the name is not a region.
+    pub fn region(&self) -> Result<Region, ConfigError> {
+        self.region.parse().map_err(|_| {
+            ConfigError::Value(format!(
+                "backend.basic_station.region {:?} is not a region (EU868, US915, AS923, …)",
+                self.region
+            ))
+        })
+    }
+}
+
+/// One `[[backend.basic_station.concentrators]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Concentrator {
+    /// `[…multi_sf]`.
+    pub multi_sf: MultiSf,
+    /// `[…lora_std]`.
+    pub lora_std: LoraStd,
+    /// `[…fsk]`.
+    pub fsk: Fsk,
+}
+
+/// The multi-SF (125 kHz) channels of a concentrator.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct MultiSf {
+    /// `frequencies`, Hz.
+    pub frequencies: Vec<u32>,
+}
+
+/// The single-SF LoRa channel of a concentrator (0 Hz: none).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct LoraStd {
+    /// `frequency`, Hz.
+    pub frequency: u32,
+    /// `bandwidth`, Hz.
+    pub bandwidth: u32,
+    /// `spreading_factor`.
+    pub spreading_factor: u8,
+}
+
+/// The FSK channel of a concentrator (0 Hz: none).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Fsk {
+    /// `frequency`, Hz.
+    pub frequency: u32,
+}
+
+/// `[filters]`: uplinks (and, for Basics Station, the station's own
+/// filters in `router_config`) limited to some networks and joins. Empty
+/// lists pass everything.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Filters {
+    /// `net_ids`: data frames pass when their DevAddr belongs to one of
+    /// these NetIDs (hex, `"000013"`).
+    pub net_ids: Vec<String>,
+    /// `dev_addr_prefixes`: data frames pass when their DevAddr matches one
+    /// of these prefixes (`"26000000/7"`, ChirpStack MQTT Forwarder's form).
+    pub dev_addr_prefixes: Vec<String>,
+    /// `join_euis`: join-requests pass when their JoinEUI is in one of these
+    /// inclusive ranges (`[["0000000000000000", "00000000000000ff"]]`).
+    pub join_euis: Vec<[String; 2]>,
+    /// `join_eui_prefixes`: join-requests pass when their JoinEUI matches one
+    /// of these prefixes (`"70b3d57ed0000000/36"`).
+    pub join_eui_prefixes: Vec<String>,
+}
+
+/// `[meta_data]`: key/value pairs added to every `event/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct MetaData {
+    /// `[meta_data.static]`: fixed pairs.
+    #[serde(rename = "static")]
+    pub fixed: BTreeMap<String, String>,
+    /// `[meta_data.dynamic]`: pairs read from commands' output.
+    pub dynamic: DynamicMetaData,
+}
+
+/// `[meta_data.dynamic]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct DynamicMetaData {
+    /// `execution_interval`: how often the commands run.
+    #[serde(deserialize_with = "go_duration")]
+    pub execution_interval: Duration,
+    /// `max_execution_duration`: a command running longer is killed.
+    #[serde(deserialize_with = "go_duration")]
+    pub max_execution_duration: Duration,
+    /// `split_delimiter`: a command printing `key<delimiter>value` lines
+    /// gives one pair per line, its key prefixed with `<name>_`.
+    pub split_delimiter: String,
+    /// `[meta_data.dynamic.commands]`: `name = "shell command"`; the output
+    /// (trimmed) is the value of `name`.
+    pub commands: BTreeMap<String, String>,
+}
+
+impl Default for DynamicMetaData {
+    fn default() -> Self {
+        Self {
+            execution_interval: Duration::from_secs(60),
+            max_execution_duration: Duration::from_secs(1),
+            split_delimiter: "=".into(),
+            commands: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[commands]`: what `command/exec` may run.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Commands {
+    /// `[commands.commands.NAME]`.
+    pub commands: BTreeMap<String, CommandDef>,
+}
+
+/// One `[commands.commands.NAME]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CommandDef {
+    /// `command`: the program and its arguments, split on whitespace (no
+    /// shell).
+    pub command: String,
+    /// `max_execution_duration`: a run taking longer is killed.
+    #[serde(deserialize_with = "go_duration")]
+    pub max_execution_duration: Duration,
+}
+
+impl Default for CommandDef {
+    fn default() -> Self {
+        Self {
+            command: String::new(),
+            max_execution_duration: Duration::from_secs(1),
         }
     }
 }
@@ -211,6 +472,9 @@ pub struct Mqtt {
     /// `max_reconnect_interval`: the ceiling of the reconnect backoff.
     #[serde(deserialize_with = "go_duration")]
     pub max_reconnect_interval: Duration,
+    /// `protocol_version`: `"3.1.1"` (the default, as ChirpStack) or `"5"`
+    /// (an extension).
+    pub protocol_version: MqttVersion,
     /// `[integration.mqtt.auth]`.
     pub auth: Auth,
 }
@@ -224,9 +488,22 @@ impl Default for Mqtt {
             state_retained: true,
             keep_alive: Duration::from_secs(30),
             max_reconnect_interval: Duration::from_secs(60),
+            protocol_version: MqttVersion::V311,
             auth: Auth::default(),
         }
     }
+}
+
+/// The MQTT protocol version spoken to the broker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1.
+    #[default]
+    #[serde(rename = "3.1.1")]
+    V311,
+    /// MQTT 5.
+    #[serde(rename = "5")]
+    V5,
 }
 
 /// `[integration.mqtt.auth]`.
@@ -255,8 +532,9 @@ impl Default for Auth {
 #[serde(default)]
 #[non_exhaustive]
 pub struct GenericAuth {
-    /// `servers`: broker URLs, `tcp://host:port` (or `mqtt://`). Only the
-    /// first is used so far.
+    /// `servers`: broker URLs, `tcp://host:port` (or `mqtt://`) in clear,
+    /// `ssl://host:port` (or `tls://`, `mqtts://`) over TLS. Only the first
+    /// is used.
     pub servers: Vec<String>,
     /// `server`: the pre-v4 single-server key, used when `servers` is empty.
     pub server: Option<String>,
@@ -270,11 +548,13 @@ pub struct GenericAuth {
     pub clean_session: bool,
     /// `client_id` (empty: a random one).
     pub client_id: String,
-    /// `ca_cert` (TLS is not implemented yet: must be empty).
+    /// `ca_cert`: PEM file of the CA certificates that sign the broker's
+    /// certificate (empty: the system's trust store).
     pub ca_cert: String,
-    /// `tls_cert` (TLS is not implemented yet: must be empty).
+    /// `tls_cert`: PEM file of the client certificate, for brokers that
+    /// authenticate clients by certificate.
     pub tls_cert: String,
-    /// `tls_key` (TLS is not implemented yet: must be empty).
+    /// `tls_key`: PEM file of the private key of `tls_cert`.
     pub tls_key: String,
 }
 
@@ -344,11 +624,24 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |s: String| Err(ConfigError::Value(s));
-        if self.backend.kind != "semtech_udp" {
-            return bad(format!(
-                "backend.type {:?} is not supported (only \"semtech_udp\" so far)",
-                self.backend.kind
-            ));
+        if self.backend.kinds.is_empty() {
+            return bad("backend.type names no backend".into());
+        }
+        let bs = &self.backend.basic_station;
+        if self.backend.enabled(BackendKind::BasicStation) {
+            bs.region()?;
+            if bs.tls_cert.is_empty() != bs.tls_key.is_empty() {
+                return bad("backend.basic_station: tls_cert and tls_key go together".into());
+            }
+            if !bs.ca_cert.is_empty() && bs.tls_cert.is_empty() {
+                return bad(
+                    "backend.basic_station.ca_cert (client certificates) needs tls_cert and tls_key"
+                        .into(),
+                );
+            }
+            if bs.frequency_min > bs.frequency_max {
+                return bad("backend.basic_station: frequency_min is above frequency_max".into());
+            }
         }
         let mqtt = &self.integration.mqtt;
         if mqtt.auth.kind != "generic" {
@@ -367,16 +660,8 @@ impl Config {
         if generic.broker_url().is_none() {
             return bad("integration.mqtt.auth.generic.servers is empty".into());
         }
-        for (key, value) in [
-            ("ca_cert", &generic.ca_cert),
-            ("tls_cert", &generic.tls_cert),
-            ("tls_key", &generic.tls_key),
-        ] {
-            if !value.is_empty() {
-                return bad(format!(
-                    "integration.mqtt.auth.generic.{key}: TLS is not supported yet"
-                ));
-            }
+        if generic.tls_cert.is_empty() != generic.tls_key.is_empty() {
+            return bad("integration.mqtt.auth.generic: tls_cert and tls_key go together".into());
         }
         crate::topics::Topics::new(mqtt).map_err(ConfigError::Value)?;
         Ok(())
@@ -478,6 +763,28 @@ fn parse_go_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A string or an array of strings (`type = "a"` or `type = ["a", "b"]`).
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    // Untagged enums hide the variant error; name the accepted values.
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(t)) => Ok(vec![t]),
+        Ok(OneOrMany::Many(v)) => Ok(v),
+        Err(_) => Err(serde::de::Error::custom(
+            "backend.type must be \"semtech_udp\", \"basic_station\" or an array of them",
+        )),
+    }
+}
+
 fn go_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_go_duration(&text).map_err(serde::de::Error::custom)
@@ -548,6 +855,70 @@ mod tests {
     }
 
     #[test]
+    fn basic_station_and_extension_keys_are_read() {
+        let config = Config::from_toml_strs(&[r#"
+            [backend]
+            type = ["semtech_udp", "basic_station"]
+            [backend.basic_station]
+            bind = ":3002"
+            tls_support_proxy = true
+            stats_interval = "10s"
+            ping_interval = "30s"
+            timesync_interval = "1h"
+            read_timeout = "1m"
+            write_timeout = "2s"
+            region = "US915"
+            frequency_min = 902000000
+            frequency_max = 928000000
+            [[backend.basic_station.concentrators]]
+            [backend.basic_station.concentrators.multi_sf]
+            frequencies = [903900000, 904100000]
+            [backend.basic_station.concentrators.lora_std]
+            frequency = 904600000
+            bandwidth = 500000
+            spreading_factor = 8
+            [filters]
+            net_ids = ["000013"]
+            dev_addr_prefixes = ["26000000/7"]
+            join_euis = [["0000000000000000", "00000000000000ff"]]
+            [meta_data.static]
+            serial = "A1"
+            [meta_data.dynamic]
+            execution_interval = "5m"
+            [meta_data.dynamic.commands]
+            uptime = "cat /proc/uptime"
+            [commands.commands.reboot]
+            command = "/sbin/reboot now"
+            max_execution_duration = "3s"
+            [integration.mqtt]
+            protocol_version = "5"
+        "#])
+        .unwrap();
+        assert!(config.backend.enabled(BackendKind::SemtechUdp));
+        assert!(config.backend.enabled(BackendKind::BasicStation));
+        let bs = &config.backend.basic_station;
+        assert_eq!(bs.bind_addr(), "0.0.0.0:3002");
+        assert!(bs.tls_support_proxy);
+        assert_eq!(bs.stats_interval, Duration::from_secs(10));
+        assert_eq!(bs.timesync_interval, Duration::from_secs(3600));
+        assert_eq!(bs.region().unwrap(), Region::Us915);
+        assert_eq!(bs.concentrators[0].multi_sf.frequencies.len(), 2);
+        assert_eq!(bs.concentrators[0].lora_std.bandwidth, 500_000);
+        assert_eq!(bs.concentrators[0].fsk.frequency, 0);
+        assert_eq!(config.filters.net_ids, ["000013"]);
+        assert_eq!(config.filters.join_euis[0][1], "00000000000000ff");
+        assert_eq!(config.meta_data.fixed["serial"], "A1");
+        let dynamic = &config.meta_data.dynamic;
+        assert_eq!(dynamic.execution_interval, Duration::from_secs(300));
+        assert_eq!(dynamic.split_delimiter, "=");
+        assert_eq!(dynamic.commands["uptime"], "cat /proc/uptime");
+        let reboot = &config.commands.commands["reboot"];
+        assert_eq!(reboot.command, "/sbin/reboot now");
+        assert_eq!(reboot.max_execution_duration, Duration::from_secs(3));
+        assert_eq!(config.integration.mqtt.protocol_version, MqttVersion::V5);
+    }
+
+    #[test]
     fn later_files_override_earlier_ones_key_by_key() {
         let config = Config::from_toml_strs(&[
             "[integration.mqtt.auth.generic]\nusername = \"a\"\npassword = \"secret\"",
@@ -592,11 +963,21 @@ mod tests {
             ("[integration]\nmarshaler = \"xml\"", "xml"),
             ("[integration.mqtt.auth.generic]\nqos = 3", "qos"),
             ("[integration.mqtt]\nkeep_alive = \"soon\"", "soon"),
-            ("[backend]\ntype = \"basic_station\"", "basic_station"),
+            ("[backend]\ntype = \"lorix\"", "basic_station"),
+            ("[backend]\ntype = []", "no backend"),
             (
-                "[integration.mqtt.auth.generic]\nca_cert = \"/ca.pem\"",
-                "TLS",
+                "[backend]\ntype = \"basic_station\"\n[backend.basic_station]\nregion = \"EU999\"",
+                "EU999",
             ),
+            (
+                "[backend]\ntype = \"basic_station\"\n[backend.basic_station]\nca_cert = \"/ca.pem\"",
+                "ca_cert",
+            ),
+            (
+                "[integration.mqtt.auth.generic]\ntls_cert = \"/c.pem\"",
+                "tls_key",
+            ),
+            ("[integration.mqtt]\nprotocol_version = \"4\"", "protocol_version"),
             (
                 "[integration.mqtt]\nevent_topic_template = \"gateway/event\"",
                 "GatewayID",

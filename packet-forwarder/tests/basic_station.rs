@@ -1,17 +1,14 @@
-//! Basics Station LNS protocol: reassembly, router_config, dnmsg, dntxed,
-//! timesync and the session's negative acknowledgement. Values marked "Go
+//! Basics Station LNS protocol codecs: reassembly, router_config, dnmsg and
+//! router-info (the session is in `basic_station_session.rs`). Values marked "Go
 //! bridge" are facts from chirpstack-gateway-bridge's basicstation struct
 //! tests; values marked "station docs" from Basic Station's documentation.
-
-use std::time::{Duration, Instant};
 
 use lorawan::phy::{DataFrameRepr, FCtrl, Frame, JoinRequestRepr, MType};
 use lorawan::region::{ChannelSet, Region, Revision, params};
 use lorawan::{DevAddr, DevNonce, Eui64, Mic};
 use packet_forwarder::basic_station::{
-    Dnmsg, Error, Event, Jreq, LnsMessage, RadioMetadata, RouterConfig, RouterConfigOptions,
-    RouterInfoRequest, RouterInfoResponse, Session, SessionConfig, StationMessage, UpInfo, Updf,
-    parse_context,
+    Dnmsg, Error, Jreq, LnsMessage, RadioMetadata, RouterConfig, RouterConfigOptions,
+    RouterInfoRequest, RouterInfoResponse, StationMessage, UpInfo, Updf, parse_context,
 };
 use packet_forwarder::gw;
 use serde_json::{Value, json};
@@ -535,131 +532,4 @@ fn dnmsg_rejects_a_modulation_the_region_cannot_send() {
         Dnmsg::from_downlink_frame(eu868(), &gw::DownlinkFrame::default()),
         Err(Error::Downlink(_))
     ));
-}
-
-fn session() -> Session {
-    let rc = RouterConfig::new(
-        eu868(),
-        &ChannelSet::first(3),
-        &RouterConfigOptions::default(),
-    )
-    .unwrap();
-    Session::new(
-        gateway(),
-        SessionConfig {
-            params: eu868(),
-            router_config: rc,
-            ack_timeout: Duration::from_secs(10),
-        },
-    )
-}
-
-const UNIX: Duration = Duration::from_secs(1_700_000_000);
-
-#[test]
-fn version_is_answered_with_router_config_and_mux_time() {
-    let mut s = session();
-    let t0 = Instant::now();
-    s.handle_text(
-        t0,
-        UNIX,
-        br#"{"msgtype":"version","station":"2.0.6(rpi/std)","firmware":null,"package":null,
-            "model":"rpi","protocol":2,"features":"rmtsh gps"}"#,
-    )
-    .unwrap();
-    let Some(Event::Version(v)) = s.poll_event() else {
-        panic!("no version event")
-    };
-    assert_eq!(v.model.as_deref(), Some("rpi"));
-    assert!(!v.is_production());
-    let out: Value = s.poll_transmit().unwrap().parse().unwrap();
-    assert_eq!(out["msgtype"], "router_config");
-    assert_eq!(out["MuxTime"], 1_700_000_000.0);
-}
-
-#[test]
-fn timesync_echoes_txtime_with_gps_time() {
-    let mut s = session();
-    s.handle_text(
-        Instant::now(),
-        UNIX,
-        br#"{"msgtype":"timesync","txtime":1023024197}"#,
-    )
-    .unwrap();
-    let out: Value = s.poll_transmit().unwrap().parse().unwrap();
-    assert_eq!(
-        out,
-        json!({"msgtype":"timesync","txtime":1023024197,
-               "gpstime":(1_700_000_000i64 - 315_964_800 + 18) * 1_000_000})
-    );
-}
-
-#[test]
-fn dntxed_acks_the_item_on_its_frequency() {
-    let mut s = session();
-    let t0 = Instant::now();
-    s.send_downlink(t0, UNIX, &class_a_frame()).unwrap();
-    let dn: Value = s.poll_transmit().unwrap().parse().unwrap();
-    assert_eq!(dn["msgtype"], "dnmsg");
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
-    s.handle_text(
-        t0 + Duration::from_secs(2),
-        UNIX,
-        br#"{"msgtype":"dntxed","diid":1234,"seqno":1234,"DR":0,"Freq":869525000,
-            "DevEui":"01-01-01-01-01-01-01-01","rctx":0,"xtime":77,"txtime":1.5,"gpstime":0}"#,
-    )
-    .unwrap();
-    let Some(Event::TxAck(ack)) = s.poll_event() else {
-        panic!("no ack")
-    };
-    assert_eq!(ack.downlink_id, 1234);
-    assert_eq!(ack.gateway_id, "0102030405060708");
-    let st: Vec<_> = ack.items.iter().map(|i| i.status()).collect();
-    assert_eq!(st, [gw::TxAckStatus::Ignored, gw::TxAckStatus::Ok]);
-    assert_eq!(s.poll_timeout(), None);
-}
-
-#[test]
-fn missing_dntxed_becomes_a_negative_ack_after_the_timeout() {
-    let mut s = session();
-    let t0 = Instant::now();
-    s.send_downlink(t0, UNIX, &class_a_frame()).unwrap();
-    s.handle_timeout(t0 + Duration::from_secs(9));
-    assert_eq!(s.poll_event(), None);
-    s.handle_timeout(t0 + Duration::from_secs(10));
-    let Some(Event::TxAck(ack)) = s.poll_event() else {
-        panic!("no negative ack")
-    };
-    let st: Vec<_> = ack.items.iter().map(|i| i.status()).collect();
-    assert_eq!(
-        st,
-        [gw::TxAckStatus::InternalError, gw::TxAckStatus::Ignored]
-    );
-    assert_eq!(s.poll_timeout(), None);
-    // A late dntxed is still reported, with the single item it can name.
-    s.handle_text(
-        t0 + Duration::from_secs(11),
-        UNIX,
-        br#"{"msgtype":"dntxed","diid":1234}"#,
-    )
-    .unwrap();
-    assert!(matches!(s.poll_event(), Some(Event::TxAck(_))));
-}
-
-#[test]
-fn session_uplinks_get_consecutive_uplink_ids() {
-    let mut s = session();
-    s.set_next_uplink_id(41);
-    let text = br#"{"msgtype":"propdf","FRMPayload":"E0","DR":5,"Freq":868100000,
-        "upinfo":{"xtime":2,"rssi":-70,"snr":7}}"#;
-    for _ in 0..2 {
-        s.handle_text(Instant::now(), UNIX, text).unwrap();
-    }
-    let ids: Vec<u32> = std::iter::from_fn(|| s.poll_event())
-        .map(|e| match e {
-            Event::Uplink(f) => f.rx_info.unwrap().uplink_id,
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    assert_eq!(ids, [41, 42]);
 }

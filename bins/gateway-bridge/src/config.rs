@@ -383,8 +383,9 @@ pub struct DynamicMetaData {
     /// `split_delimiter`: a command printing `key<delimiter>value` lines
     /// gives one pair per line, its key prefixed with `<name>_`.
     pub split_delimiter: String,
-    /// `[meta_data.dynamic.commands]`: `name = "shell command"`; the output
-    /// (trimmed) is the value of `name`.
+    /// `[meta_data.dynamic.commands]`: `name = "command line"` (split into
+    /// words as a shell would, with quotes and backslashes, but run without
+    /// one); its output (trailing newline removed) is the value of `name`.
     pub commands: BTreeMap<String, String>,
 }
 
@@ -413,8 +414,8 @@ pub struct Commands {
 #[serde(default)]
 #[non_exhaustive]
 pub struct CommandDef {
-    /// `command`: the program and its arguments, split on whitespace (no
-    /// shell).
+    /// `command`: the program and its arguments, split into words as a
+    /// shell would (quotes, backslashes) but run without one.
     pub command: String,
     /// `max_execution_duration`: a run taking longer is killed.
     #[serde(deserialize_with = "go_duration")]
@@ -664,6 +665,7 @@ impl Config {
             return bad("integration.mqtt.auth.generic: tls_cert and tls_key go together".into());
         }
         crate::topics::Topics::new(mqtt).map_err(ConfigError::Value)?;
+        crate::filters::Filters::new(&self.filters).map_err(ConfigError::Value)?;
         Ok(())
     }
 }
@@ -977,7 +979,10 @@ mod tests {
                 "[integration.mqtt.auth.generic]\ntls_cert = \"/c.pem\"",
                 "tls_key",
             ),
-            ("[integration.mqtt]\nprotocol_version = \"4\"", "protocol_version"),
+            (
+                "[integration.mqtt]\nprotocol_version = \"4\"",
+                "protocol_version",
+            ),
             (
                 "[integration.mqtt]\nevent_topic_template = \"gateway/event\"",
                 "GatewayID",

@@ -212,8 +212,60 @@ impl prometheus_client::collector::Collector for Collector {
         counter(
             &mut e,
             "commands_ignored",
-            "MQTT commands other than down (not supported)",
+            "MQTT commands the gateway's backend does not support",
             b.commands_ignored,
+        )?;
+        counter(
+            &mut e,
+            "station_connects",
+            "Basics Station connections opened",
+            b.station_connects,
+        )?;
+        counter(
+            &mut e,
+            "station_disconnects",
+            "Basics Station connections closed",
+            b.station_disconnects,
+        )?;
+        counter(
+            &mut e,
+            "station_messages_rejected",
+            "Basics Station messages that could not be used",
+            b.station_messages_rejected,
+        )?;
+        labelled_counter(
+            &mut e,
+            "station_refused",
+            "Basics Station connections refused, by reason",
+            "reason",
+            &[
+                ("tls", b.station_refused_tls),
+                ("common_name", b.station_refused_common_name),
+                ("bad_request", b.station_refused_bad_request),
+            ],
+        )?;
+        labelled_counter(
+            &mut e,
+            "uplinks_filtered",
+            "Frames dropped by [filters], by filter",
+            "filter",
+            &[
+                ("dev_addr", b.uplinks_filtered_dev_addr),
+                ("join_eui", b.uplinks_filtered_join_eui),
+                ("net_id", b.uplinks_filtered_net_id),
+            ],
+        )?;
+        counter(
+            &mut e,
+            "exec_requests",
+            "command/exec requests",
+            b.exec_requests,
+        )?;
+        counter(
+            &mut e,
+            "raw_events",
+            "event/raw messages published",
+            b.raw_events,
         )?;
         counter(
             &mut e,
@@ -275,6 +327,7 @@ mod tests {
         s.server.datagrams_in.pull_data = 3;
         s.server.errors.truncated = 2;
         s.bridge.mqtt_dropped = 7;
+        s.bridge.station_refused_common_name = 4;
         s.gateways_connected = 1;
         s.mqtt_connected = true;
         let text = s.encode();
@@ -285,6 +338,7 @@ mod tests {
             "gateway_bridge_udp_received_total{packet_type=\"PUSH_DATA\"} 0",
             "gateway_bridge_udp_errors_total{kind=\"truncated\"} 2",
             "gateway_bridge_mqtt_dropped_total 7",
+            "gateway_bridge_station_refused_total{reason=\"common_name\"} 4",
             "# TYPE gateway_bridge_gateways_connected gauge",
             "gateway_bridge_gateways_connected 1",
             "gateway_bridge_mqtt_connected 1",

@@ -77,7 +77,8 @@ pub struct Dnmsg {
     pub mux_time: Option<f64>,
 }
 
-fn downlink_dr(params: &RegionParams, m: Option<&gw::Modulation>) -> Result<u8, Error> {
+/// The downlink data-rate index of the region with modulation `m`.
+pub(super) fn downlink_dr(params: &RegionParams, m: Option<&gw::Modulation>) -> Result<u8, Error> {
     let modulation = match m.and_then(|m| m.parameters.as_ref()) {
         Some(gw::modulation::Parameters::Lora(l)) => Modulation::Lora {
             spreading_factor: u8::try_from(l.spreading_factor)
@@ -99,7 +100,8 @@ fn downlink_dr(params: &RegionParams, m: Option<&gw::Modulation>) -> Result<u8, 
         ))
 }
 
-fn duration_us(d: Option<&gw::Duration>) -> Option<i64> {
+/// µs of a `gw::Duration`; `None` if absent or beyond `i64`.
+pub(super) fn duration_us(d: Option<&gw::Duration>) -> Option<i64> {
     let d = d?;
     d.seconds
         .checked_mul(1_000_000)?

@@ -62,9 +62,10 @@ pub enum Error {
         /// lorawan's description.
         reason: String,
     },
-    /// A `gw::DownlinkFrame` that cannot become a `dnmsg` (no items, no
-    /// timing, no modulation, a modulation the region has no downlink DR for).
-    #[error("cannot build dnmsg: {0}")]
+    /// A `gw::DownlinkFrame` that cannot become a `dnmsg` or `dnsched` (no
+    /// items, no timing or the wrong one, no modulation, a modulation the
+    /// region has no downlink DR for).
+    #[error("cannot build downlink: {0}")]
     Downlink(&'static str),
     /// A channel plan that does not fit one SX1301 (more than two radios, more
     /// than eight multi-SF channels, a second single-SF or FSK channel).

@@ -3,10 +3,13 @@
 //! Text frames are JSON objects keyed by `msgtype`. [`StationMessage::parse`]
 //! reads what a station sends (`version`, `updf`, `jreq`, `rejoin`, `propdf`,
 //! `dntxed`, `timesync`); [`LnsMessage`] is what the LNS sends
-//! (`router_config`, `dnmsg`, `timesync`). Uplinks are reassembled into their
-//! PHYPayload byte for byte and mapped to `gw::UplinkFrame` with ChirpStack's
-//! 16-byte context (rctx ‖ xtime, big-endian); [`Session`] ties a connection
-//! together and turns a missing `dntxed` into a negative acknowledgement.
+//! (`router_config`, `dnmsg`, `dnsched`, `dnframe`, `timesync`). Uplinks are
+//! reassembled into their PHYPayload byte for byte and mapped to
+//! `gw::UplinkFrame` with ChirpStack's 16-byte context (rctx ‖ xtime,
+//! big-endian); [`Session`] ties a connection together: it answers `version`
+//! and `timesync`, turns a missing `dntxed` into a negative acknowledgement,
+//! counts traffic into periodic `gw::GatewayStats`, transfers GPS time to the
+//! station, and passes other messages through raw.
 //! `/router-info` discovery is [`RouterInfoRequest`] / [`RouterInfoResponse`].
 //!
 //! ```
@@ -16,18 +19,23 @@
 //! # Ok::<(), packet_forwarder::basic_station::Error>(())
 //! ```
 
+mod dnframe;
 mod dnmsg;
+mod dnsched;
 mod dntxed;
 mod error;
 mod router_config;
 mod router_info;
 mod serde_util;
 mod session;
+mod stats;
 mod timesync;
 mod uplink;
 mod version;
 
+pub use dnframe::Dnframe;
 pub use dnmsg::{DeviceClass, Dnmsg, PLACEHOLDER_DEV_EUI};
+pub use dnsched::{Dnsched, DnschedEntry, DnschedTime};
 pub use dntxed::{Dntxed, downlink_tx_ack};
 pub use error::Error;
 pub use router_config::{
@@ -36,7 +44,7 @@ pub use router_config::{
 };
 pub use router_info::{RouterInfoRequest, RouterInfoResponse};
 pub use serde_util::{format_id6, parse_eui};
-pub use session::{Event, Session, SessionConfig};
+pub use session::{Event, Session, SessionConfig, Transmit};
 pub use timesync::{TimeTransfer, TimesyncRequest, TimesyncResponse, gps_time_us};
 pub use uplink::{Jreq, Propdf, RadioMetadata, UpInfo, Updf, context, parse_context, uplink_frame};
 pub use version::Version;
@@ -152,6 +160,12 @@ pub enum LnsMessage {
     /// `dnmsg`.
     #[serde(rename = "dnmsg")]
     Dnmsg(Dnmsg),
+    /// `dnsched`.
+    #[serde(rename = "dnsched")]
+    Dnsched(Dnsched),
+    /// `dnframe`.
+    #[serde(rename = "dnframe")]
+    Dnframe(Dnframe),
     /// `timesync` answer.
     #[serde(rename = "timesync")]
     Timesync(TimesyncResponse),

@@ -31,6 +31,16 @@ impl Version {
         self.features.as_deref().unwrap_or("").split_whitespace()
     }
 
+    /// Whether the station speaks muxs protocol 2, the one station 2.x uses
+    /// and this crate implements.
+    ///
+    /// A [`Session`](super::Session) answers any `version` alike, as
+    /// ChirpStack's bridge does (it only logs the number); a driver may log a
+    /// warning when this is false.
+    pub fn is_protocol_2(&self) -> bool {
+        self.protocol == Some(2)
+    }
+
     /// Whether the station is a production build, which ignores `nocca`,
     /// `nodc` and `nodwell`.
     pub fn is_production(&self) -> bool {

@@ -355,7 +355,7 @@ fn raw_commands_go_out_as_text_when_utf8_and_binary_otherwise() {
 
 fn stats_of(e: Option<Event>) -> gw::GatewayStats {
     match e {
-        Some(Event::Stats(s)) => s,
+        Some(Event::Stats(s)) => *s,
         other => panic!("expected stats, got {other:?}"),
     }
 }

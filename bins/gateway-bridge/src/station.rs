@@ -510,7 +510,7 @@ async fn flush(socket: &mut WebSocket, session: &mut Session, shared: &Shared) -
             }
             basic_station::Event::Uplink(frame) => StationEvent::Uplink(gateway, frame),
             basic_station::Event::TxAck(ack) => StationEvent::TxAck(gateway, ack),
-            basic_station::Event::Stats(stats) => StationEvent::Stats(gateway, Box::new(stats)),
+            basic_station::Event::Stats(stats) => StationEvent::Stats(gateway, stats),
             basic_station::Event::Raw(raw) => StationEvent::Raw(gateway, raw),
             other => {
                 debug!(gateway_id = %gateway, event = ?other, "unhandled station event");

@@ -81,11 +81,6 @@ pub enum Transmit {
 /// What a [`Session`] reports.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "`Stats` comes once per stats_interval and is published at once: \
-              boxing it would cost an allocation to save queue space"
-)]
 pub enum Event {
     /// The station introduced itself (a `router_config` is queued).
     Version(Version),
@@ -96,7 +91,7 @@ pub enum Event {
     TxAck(gw::DownlinkTxAck),
     /// The traffic since the previous statistics (see
     /// [`Session::handle_timeout`]).
-    Stats(gw::GatewayStats),
+    Stats(Box<gw::GatewayStats>),
     /// A message the session does not read, for the MQTT `raw` event: a
     /// text frame with a `msgtype` the session has no use for (`getxtime`
     /// answers, `error`, …), or a binary frame (remote shell). `payload` is
@@ -359,7 +354,7 @@ impl Session {
             && due <= now
         {
             let stats = self.stats.take(self.gateway_id.to_string(), unix);
-            self.events.push_back(Event::Stats(stats));
+            self.events.push_back(Event::Stats(Box::new(stats)));
             self.next_stats = match due.checked_add(every) {
                 Some(next) if next > now => Some(next),
                 _ => now.checked_add(every),

@@ -171,9 +171,11 @@ impl Bridge {
         let station = if config.backend.enabled(BackendKind::BasicStation) {
             let filters = Filters::new(&config.filters).map_err(anyhow::Error::msg)?;
             let (net_ids, join_eui_ranges) = filters.router_config_options();
-            let mut options = RouterConfigOptions::default();
-            options.net_ids = net_ids;
-            options.join_eui_ranges = join_eui_ranges;
+            let options = RouterConfigOptions {
+                net_ids,
+                join_eui_ranges,
+                ..RouterConfigOptions::default()
+            };
             let listener =
                 StationListener::bind(&config.backend.basic_station, options, station_tx).await?;
             let addr = listener.local_addr();

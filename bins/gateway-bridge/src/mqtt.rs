@@ -1,25 +1,47 @@
-//! The MQTT side: a rumqttc client whose event loop runs in its own task,
-//! reconnecting with exponential backoff, and reports connections and
-//! incoming messages over a channel.
+//! The MQTT side: a rumqttc client, MQTT 3.1.1 or 5, in clear or over TLS,
+//! whose event loop runs in its own task, reconnecting with exponential
+//! backoff, and reports connections and incoming messages over a channel.
 //!
 //! Requests use the client's non-blocking `try_*` calls so a broker outage
 //! never stalls the UDP loop: when the client's queue is full the request is
 //! dropped and counted by the caller.
+//!
+//! rumqttc has one client per protocol version, alike in shape but not in
+//! types. `Client` and `EventLoop` wrap either, so the handle's API and the
+//! reconnect loop are written once; `protocol_version` picks the version.
+//!
+//! A server URL with `ssl://`, `tls://` or `mqtts://` is reached over TLS
+//! (rustls with the ring provider): the broker's certificate is checked
+//! against `ca_cert` (else the system's trust store), and `tls_cert` with
+//! `tls_key`, when set, authenticate the bridge to the broker.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use rumqttc::{AsyncClient, ClientError, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use anyhow::{Context as _, anyhow, bail};
+use rumqttc::v5;
+use rumqttc::{self as v311, ClientError, Outgoing, QoS, TlsConfiguration, Transport};
+use rustls_pki_types::pem::{self, PemObject as _};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config;
+use crate::config::{self, MqttVersion};
 
 /// Requests queued in the client while the broker is unreachable.
 const REQUEST_QUEUE: usize = 100_000;
 /// The first reconnect delay; it doubles up to `max_reconnect_interval`.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// The largest packet sent or accepted: uplinks can carry large metadata,
+/// and 1 MiB is far above any gateway message.
+const MAX_PACKET_SIZE: u32 = 1 << 20;
+/// The shortest keep-alive rumqttc accepts for MQTT 3.1.1.
+const MIN_KEEP_ALIVE_V311: Duration = Duration::from_secs(1);
+/// The shortest keep-alive rumqttc accepts for MQTT 5.
+const MIN_KEEP_ALIVE_V5: Duration = Duration::from_secs(5);
+/// Where the connection settings sit in the configuration, for errors.
+const GENERIC: &str = "integration.mqtt.auth.generic";
 
 /// What the MQTT task tells the driver.
 #[derive(Debug)]
@@ -37,86 +59,329 @@ pub(crate) enum MqttInput {
     },
 }
 
+/// The message the broker publishes for the bridge when the connection
+/// drops without a DISCONNECT (the MQTT will), with the configured QoS.
+///
+/// ```ignore
+/// let will = LastWill {
+///     topic: "gateway/0102030405060708/state/conn".into(),
+///     payload: offline_state,
+///     retain: true,
+/// };
+/// let (mqtt, inputs, task) = Mqtt::start_with_last_will(&config.integration.mqtt, Some(will))?;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LastWill {
+    /// The will's topic.
+    pub(crate) topic: String,
+    /// The will's payload.
+    pub(crate) payload: Vec<u8>,
+    /// Whether the broker keeps the will as the topic's retained message.
+    pub(crate) retain: bool,
+}
+
 /// The handle the driver publishes and subscribes with.
 #[derive(Debug)]
 pub(crate) struct Mqtt {
-    client: AsyncClient,
+    client: Client,
+    qos: QoS,
+}
+
+/// The client of the configured protocol version.
+#[derive(Debug)]
+enum Client {
+    V311(v311::AsyncClient),
+    /// With the configured QoS, as MQTT 5 spells it.
+    V5(v5::AsyncClient, v5::mqttbytes::QoS),
+}
+
+/// The event loop of the configured protocol version (boxed: both are
+/// large, of different sizes).
+enum EventLoop {
+    V311(Box<v311::EventLoop>),
+    V5(Box<v5::EventLoop>),
+}
+
+/// What one poll of an event loop came to, whatever the version.
+enum Polled {
+    ConnAck,
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+    },
+    /// DISCONNECT was sent: the session is over.
+    DisconnectSent,
+    /// Every handle was dropped.
+    RequestsDone,
+    /// The connection failed or was lost; the next poll reconnects.
+    Failed(String),
+    /// Anything else (acks, pings).
+    Other,
+}
+
+/// A broker address from `servers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Server {
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+/// What both protocol versions are configured with.
+struct Settings {
+    client_id: String,
+    server: Server,
+    transport: Transport,
+    keep_alive: Duration,
+    clean_session: bool,
+    credentials: Option<(String, String)>,
+    last_will: Option<LastWill>,
     qos: QoS,
 }
 
 impl Mqtt {
-    /// Starts the client task. Connecting happens in the background.
+    /// [`Mqtt::start_with_last_will`] without a will.
     pub(crate) fn start(
         config: &config::Mqtt,
+    ) -> anyhow::Result<(Self, mpsc::Receiver<MqttInput>, JoinHandle<()>)> {
+        Self::start_with_last_will(config, None)
+    }
+
+    /// Starts the client task, speaking `protocol_version`, with
+    /// `last_will` as the MQTT will. Connecting happens in the background;
+    /// each ConnAck is reported as [`MqttInput::Connected`], each loss as
+    /// [`MqttInput::Disconnected`].
+    ///
+    /// # Errors
+    /// When the configuration cannot be used: no or a malformed server URL,
+    /// or, for a TLS server, a `ca_cert`, `tls_cert` or `tls_key` file that
+    /// cannot be read or holds no usable certificate or key, or a key that
+    /// does not match its certificate. The error names the key and the file.
+    pub(crate) fn start_with_last_will(
+        config: &config::Mqtt,
+        last_will: Option<LastWill>,
     ) -> anyhow::Result<(Self, mpsc::Receiver<MqttInput>, JoinHandle<()>)> {
         let generic = &config.auth.generic;
         let url = generic
             .broker_url()
-            .context("integration.mqtt.auth.generic.servers is empty")?;
-        let (host, port) = parse_server(url)?;
+            .with_context(|| format!("{GENERIC}.servers is empty"))?;
+        let server = parse_server(url)?;
+        let transport = if server.tls {
+            let tls = tls_config(generic)?;
+            Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls)))
+        } else {
+            if [&generic.ca_cert, &generic.tls_cert, &generic.tls_key]
+                .iter()
+                .any(|path| !path.is_empty())
+            {
+                warn!(
+                    server = url,
+                    "ca_cert, tls_cert and tls_key are ignored: the server URL is not ssl://"
+                );
+            }
+            Transport::Tcp
+        };
         let client_id = if generic.client_id.is_empty() {
             format!("gateway-bridge-{:016x}", rand::random::<u64>())
         } else {
             generic.client_id.clone()
         };
-        let mut options = MqttOptions::new(client_id, host, port);
-        options
-            .set_keep_alive(config.keep_alive.max(Duration::from_secs(1)))
-            .set_clean_session(generic.clean_session)
-            .set_request_channel_capacity(REQUEST_QUEUE)
-            // Uplinks can carry large metadata; 1 MiB is far above any gw message.
-            .set_max_packet_size(1 << 20, 1 << 20);
-        if !generic.username.is_empty() {
-            options.set_credentials(&generic.username, &generic.password);
-        }
-        let qos = match generic.qos {
-            0 => QoS::AtMostOnce,
-            1 => QoS::AtLeastOnce,
-            _ => QoS::ExactlyOnce,
+        let qos = v311::qos(generic.qos)
+            .map_err(|_| anyhow!("{GENERIC}.qos {} is not 0, 1 or 2", generic.qos))?;
+        let settings = Settings {
+            client_id,
+            server,
+            transport,
+            keep_alive: config.keep_alive,
+            clean_session: generic.clean_session,
+            credentials: (!generic.username.is_empty())
+                .then(|| (generic.username.clone(), generic.password.clone())),
+            last_will,
+            qos,
         };
-        let (client, eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
+        let (client, eventloop) = match config.protocol_version {
+            MqttVersion::V311 => client_v311(settings),
+            MqttVersion::V5 => client_v5(settings),
+        };
         let (tx, rx) = mpsc::channel(1024);
         let max_backoff = config.max_reconnect_interval.max(MIN_BACKOFF);
         let task = tokio::spawn(event_loop(eventloop, tx, max_backoff, url.to_owned()));
         Ok((Self { client, qos }, rx, task))
     }
 
+    /// Queues a PUBLISH with the configured QoS.
+    ///
+    /// # Errors
+    /// When the client's queue is full (the request is dropped).
     pub(crate) fn publish(
         &self,
         topic: String,
         payload: Vec<u8>,
         retain: bool,
     ) -> Result<(), ClientError> {
-        self.client.try_publish(topic, self.qos, retain, payload)
+        match &self.client {
+            Client::V311(c) => c.try_publish(topic, self.qos, retain, payload),
+            Client::V5(c, qos) => c
+                .try_publish(topic, *qos, retain, payload)
+                .map_err(|e| as_v311_error(e, self.qos)),
+        }
     }
 
+    /// Queues a SUBSCRIBE to `filter` with the configured QoS.
+    ///
+    /// # Errors
+    /// When the client's queue is full (the request is dropped).
     pub(crate) fn subscribe(&self, filter: String) -> Result<(), ClientError> {
-        self.client.try_subscribe(filter, self.qos)
+        match &self.client {
+            Client::V311(c) => c.try_subscribe(filter, self.qos),
+            Client::V5(c, qos) => c
+                .try_subscribe(filter, *qos)
+                .map_err(|e| as_v311_error(e, self.qos)),
+        }
     }
 
+    /// Queues an UNSUBSCRIBE from `filter`.
+    ///
+    /// # Errors
+    /// When the client's queue is full (the request is dropped).
     pub(crate) fn unsubscribe(&self, filter: String) -> Result<(), ClientError> {
-        self.client.try_unsubscribe(filter)
+        match &self.client {
+            Client::V311(c) => c.try_unsubscribe(filter),
+            Client::V5(c, _) => c
+                .try_unsubscribe(filter)
+                .map_err(|e| as_v311_error(e, self.qos)),
+        }
     }
 
     /// Asks the event loop to send DISCONNECT after the queued requests and
-    /// end.
+    /// end. The broker then drops the will.
     pub(crate) fn disconnect(&self) {
-        if let Err(e) = self.client.try_disconnect() {
+        let queued = match &self.client {
+            Client::V311(c) => c.try_disconnect(),
+            Client::V5(c, _) => c.try_disconnect().map_err(|e| as_v311_error(e, self.qos)),
+        };
+        if let Err(e) = queued {
             warn!(error = %e, "cannot queue MQTT disconnect");
         }
     }
 }
 
-/// `tcp://host:port`, `mqtt://host:port` or `host:port` (port 1883 when
-/// absent).
-fn parse_server(url: &str) -> anyhow::Result<(String, u16)> {
-    let rest = match url.split_once("://") {
-        Some(("tcp" | "mqtt", rest)) => rest,
-        Some((scheme @ ("ssl" | "tls" | "mqtts" | "ws" | "wss"), _)) => {
-            bail!("MQTT server {url:?}: scheme {scheme}:// is not supported yet (only tcp://)")
+fn client_v311(s: Settings) -> (Client, EventLoop) {
+    let mut options = v311::MqttOptions::new(s.client_id, s.server.host, s.server.port);
+    options
+        .set_transport(s.transport)
+        .set_keep_alive(s.keep_alive.max(MIN_KEEP_ALIVE_V311))
+        .set_clean_session(s.clean_session)
+        .set_request_channel_capacity(REQUEST_QUEUE)
+        .set_max_packet_size(MAX_PACKET_SIZE as usize, MAX_PACKET_SIZE as usize);
+    if let Some((username, password)) = s.credentials {
+        options.set_credentials(username, password);
+    }
+    if let Some(will) = s.last_will {
+        let will = v311::LastWill::new(will.topic, will.payload, s.qos, will.retain);
+        options.set_last_will(will);
+    }
+    let (client, eventloop) = v311::AsyncClient::new(options, REQUEST_QUEUE);
+    (Client::V311(client), EventLoop::V311(Box::new(eventloop)))
+}
+
+/// MQTT 5 has no clean-session flag: a 3.1.1 persistent session
+/// (`clean_session = false`) is a session that is not cleaned at connect
+/// and never expires.
+fn client_v5(s: Settings) -> (Client, EventLoop) {
+    let qos = match s.qos {
+        QoS::AtMostOnce => v5::mqttbytes::QoS::AtMostOnce,
+        QoS::AtLeastOnce => v5::mqttbytes::QoS::AtLeastOnce,
+        QoS::ExactlyOnce => v5::mqttbytes::QoS::ExactlyOnce,
+    };
+    let mut options = v5::MqttOptions::new(s.client_id, s.server.host, s.server.port);
+    options
+        .set_transport(s.transport)
+        .set_keep_alive(s.keep_alive.max(MIN_KEEP_ALIVE_V5))
+        .set_clean_start(s.clean_session)
+        .set_request_channel_capacity(REQUEST_QUEUE)
+        .set_max_packet_size(Some(MAX_PACKET_SIZE));
+    if !s.clean_session {
+        options.set_session_expiry_interval(Some(u32::MAX));
+    }
+    if let Some((username, password)) = s.credentials {
+        options.set_credentials(username, password);
+    }
+    if let Some(will) = s.last_will {
+        let will =
+            v5::mqttbytes::v5::LastWill::new(will.topic, will.payload, qos, will.retain, None);
+        options.set_last_will(will);
+    }
+    let (client, eventloop) = v5::AsyncClient::new(options, REQUEST_QUEUE);
+    (Client::V5(client, qos), EventLoop::V5(Box::new(eventloop)))
+}
+
+/// The 3.1.1 form of a request the MQTT 5 client could not queue, so the
+/// caller counts and logs a dropped request alike whatever the version.
+fn as_v311_error(e: v5::ClientError, qos: QoS) -> ClientError {
+    let (v5::ClientError::Request(request) | v5::ClientError::TryRequest(request)) = e;
+    let request = match request {
+        v5::Request::Publish(p) => {
+            let topic = String::from_utf8_lossy(&p.topic).into_owned();
+            let mut publish = v311::Publish::from_bytes(topic, qos, p.payload);
+            publish.retain = p.retain;
+            v311::Request::Publish(publish)
         }
+        v5::Request::Subscribe(s) => v311::Request::Subscribe(v311::Subscribe::new_many(
+            s.filters
+                .into_iter()
+                .map(|f| v311::SubscribeFilter::new(f.path, qos)),
+        )),
+        v5::Request::Unsubscribe(u) => v311::Request::Unsubscribe(v311::Unsubscribe {
+            pkid: u.pkid,
+            topics: u.filters,
+        }),
+        // DISCONNECT is the only other request this module queues.
+        _ => v311::Request::Disconnect(v311::Disconnect),
+    };
+    ClientError::TryRequest(request)
+}
+
+/// One poll of a rumqttc event loop, `$v` being the module of its version
+/// (`v311` or `v5`): the same shapes, other types.
+macro_rules! poll {
+    ($v:ident, $eventloop:expr) => {
+        match $eventloop.poll().await {
+            Ok($v::Event::Incoming($v::Incoming::ConnAck(_))) => Polled::ConnAck,
+            Ok($v::Event::Incoming($v::Incoming::Publish(p))) => Polled::Publish {
+                topic: String::from_utf8_lossy(p.topic.as_ref()).into_owned(),
+                payload: p.payload.to_vec(),
+            },
+            Ok($v::Event::Outgoing(Outgoing::Disconnect)) => Polled::DisconnectSent,
+            Ok(_) => Polled::Other,
+            Err($v::ConnectionError::RequestsDone) => Polled::RequestsDone,
+            Err(e) => Polled::Failed(e.to_string()),
+        }
+    };
+}
+
+impl EventLoop {
+    /// Polls the connection once, (re)connecting first when it is down.
+    async fn poll(&mut self) -> Polled {
+        match self {
+            Self::V311(eventloop) => poll!(v311, eventloop),
+            Self::V5(eventloop) => poll!(v5, eventloop),
+        }
+    }
+}
+
+/// `tcp://host:port`, `mqtt://host:port` or `host:port` in clear (port 1883
+/// when absent); `ssl://host:port`, `tls://host:port` or `mqtts://host:port`
+/// over TLS (port 8883 when absent).
+fn parse_server(url: &str) -> anyhow::Result<Server> {
+    let (tls, rest) = match url.split_once("://") {
+        Some(("tcp" | "mqtt", rest)) => (false, rest),
+        Some(("ssl" | "tls" | "mqtts", rest)) => (true, rest),
+        Some((scheme @ ("ws" | "wss"), _)) => bail!(
+            "MQTT server {url:?}: MQTT over websockets ({scheme}://) is not supported; use tcp:// or ssl://"
+        ),
         Some((scheme, _)) => bail!("MQTT server {url:?}: unknown scheme {scheme}://"),
-        None => url,
+        None => (false, url),
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
@@ -125,13 +390,93 @@ fn parse_server(url: &str) -> anyhow::Result<(String, u16)> {
             port.parse()
                 .with_context(|| format!("MQTT server {url:?}: bad port {port:?}"))?,
         ),
-        _ => (rest, 1883),
+        _ => (rest, if tls { 8883 } else { 1883 }),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         bail!("MQTT server {url:?} has no host");
     }
-    Ok((host.to_owned(), port))
+    Ok(Server {
+        host: host.to_owned(),
+        port,
+        tls,
+    })
+}
+
+/// The TLS client configuration: ring as the crypto provider, the broker
+/// checked against `ca_cert` (else the system's trust store), and the
+/// `tls_cert` / `tls_key` pair as client certificate when set.
+fn tls_config(auth: &config::GenericAuth) -> anyhow::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("the ring provider offers no TLS version")?
+        .with_root_certificates(root_store(&auth.ca_cert)?);
+    if auth.tls_cert.is_empty() {
+        return Ok(builder.with_no_client_auth());
+    }
+    let chain = certificates("tls_cert", &auth.tls_cert)?;
+    let key = private_key(&auth.tls_key)?;
+    builder.with_client_auth_cert(chain, key).with_context(|| {
+        format!(
+            "{GENERIC}.tls_key file {:?} cannot be used with tls_cert file {:?}",
+            auth.tls_key, auth.tls_cert
+        )
+    })
+}
+
+/// The CAs the broker's certificate must chain to.
+fn root_store(ca_cert: &str) -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    if ca_cert.is_empty() {
+        let native = rustls_native_certs::load_native_certs();
+        for e in &native.errors {
+            warn!(error = %e, "system CA certificates");
+        }
+        let (added, ignored) = roots.add_parsable_certificates(native.certs);
+        if ignored > 0 {
+            warn!(ignored, "system CA certificates that cannot be used");
+        }
+        if added == 0 {
+            bail!("no CA certificate found in the system's trust store: set {GENERIC}.ca_cert");
+        }
+    } else {
+        for cert in certificates("ca_cert", ca_cert)? {
+            roots.add(cert).with_context(|| {
+                format!(
+                    "{GENERIC}.ca_cert file {ca_cert:?} holds a certificate that is not a valid CA"
+                )
+            })?;
+        }
+    }
+    Ok(roots)
+}
+
+/// Every certificate of the PEM file named by configuration key `key`.
+fn certificates(key: &str, path: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let text = read_pem(key, path)?;
+    let certs = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{GENERIC}.{key} file {path:?} is not valid PEM"))?;
+    if certs.is_empty() {
+        bail!("{GENERIC}.{key} file {path:?} holds no PEM certificate");
+    }
+    Ok(certs)
+}
+
+/// The first private key (PKCS#8, PKCS#1 or SEC1) of the `tls_key` file.
+fn private_key(path: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
+    let text = read_pem("tls_key", path)?;
+    PrivateKeyDer::from_pem_slice(&text).map_err(|e| match e {
+        pem::Error::NoItemsFound => anyhow!(
+            "{GENERIC}.tls_key file {path:?} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)"
+        ),
+        e => anyhow!(e).context(format!("{GENERIC}.tls_key file {path:?} is not valid PEM")),
+    })
+}
+
+fn read_pem(key: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {GENERIC}.{key} file {path:?}"))
 }
 
 async fn event_loop(
@@ -144,7 +489,7 @@ async fn event_loop(
     let mut connected = false;
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Polled::ConnAck => {
                 info!(server = url, "MQTT connected");
                 backoff = MIN_BACKOFF;
                 connected = true;
@@ -152,27 +497,27 @@ async fn event_loop(
                     return;
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let input = MqttInput::Publish {
-                    topic: p.topic,
-                    payload: p.payload.to_vec(),
-                };
-                if tx.send(input).await.is_err() {
+            Polled::Publish { topic, payload } => {
+                if tx
+                    .send(MqttInput::Publish { topic, payload })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+            Polled::DisconnectSent => {
                 info!("MQTT disconnected");
                 return;
             }
-            Ok(_) => {}
-            Err(rumqttc::ConnectionError::RequestsDone) => return,
-            Err(e) => {
+            Polled::Other => {}
+            Polled::RequestsDone => return,
+            Polled::Failed(error) => {
                 if std::mem::take(&mut connected) && tx.send(MqttInput::Disconnected).await.is_err()
                 {
                     return;
                 }
-                warn!(server = url, error = %e, retry_in = ?backoff, "MQTT connection error");
+                warn!(server = url, error, retry_in = ?backoff, "MQTT connection error");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(max_backoff);
             }
@@ -182,26 +527,212 @@ async fn event_loop(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn server_urls_parse() {
-        for (url, host, port) in [
-            ("tcp://127.0.0.1:1883", "127.0.0.1", 1883),
-            ("mqtt://broker:1884/", "broker", 1884),
-            ("broker", "broker", 1883),
-            ("tcp://[::1]:1885", "::1", 1885),
+        for (url, host, port, tls) in [
+            ("tcp://127.0.0.1:1883", "127.0.0.1", 1883, false),
+            ("mqtt://broker:1884/", "broker", 1884, false),
+            ("broker", "broker", 1883, false),
+            ("tcp://[::1]:1885", "::1", 1885, false),
+            ("ssl://broker:8884", "broker", 8884, true),
+            ("tls://broker", "broker", 8883, true),
+            ("mqtts://[::1]", "::1", 8883, true),
         ] {
-            assert_eq!(parse_server(url).unwrap(), (host.to_owned(), port), "{url}");
+            let server = Server {
+                host: host.to_owned(),
+                port,
+                tls,
+            };
+            assert_eq!(parse_server(url).unwrap(), server, "{url}");
         }
-        for bad in [
-            "ssl://broker:8883",
-            "ws://b",
-            "foo://b",
-            "tcp://:1883",
-            "tcp://b:x",
+        for (bad, needle) in [
+            ("ws://b", "websockets"),
+            ("wss://b:443", "websockets"),
+            ("foo://b", "unknown scheme"),
+            ("tcp://:1883", "no host"),
+            ("ssl://b:x", "bad port"),
         ] {
-            assert!(parse_server(bad).is_err(), "{bad}");
+            let e = parse_server(bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
         }
+    }
+
+    /// A CA, and a client certificate and key it signed, in a fresh
+    /// directory.
+    struct Files {
+        dir: PathBuf,
+    }
+
+    impl Files {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "gwb-mqtt-{name}-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let ca_key = KeyPair::generate().unwrap();
+            let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let ca = ca_params.self_signed(&ca_key).unwrap();
+            let issuer = Issuer::new(ca_params, ca_key);
+            let client_key = KeyPair::generate().unwrap();
+            let client = CertificateParams::new(vec!["bridge".to_owned()])
+                .unwrap()
+                .signed_by(&client_key, &issuer)
+                .unwrap();
+            let files = Self { dir };
+            files.write("ca", &ca.pem());
+            files.write("cert", &client.pem());
+            files.write("key", &client_key.serialize_pem());
+            files.write("other", &KeyPair::generate().unwrap().serialize_pem());
+            files
+        }
+
+        fn path(&self, name: &str) -> String {
+            self.dir.join(name).to_str().unwrap().to_owned()
+        }
+
+        fn write(&self, name: &str, text: &str) {
+            std::fs::write(self.dir.join(name), text).unwrap();
+        }
+
+        fn mqtt(&self, server: &str, ca: &str, cert: &str, key: &str) -> config::Mqtt {
+            let [ca, cert, key] = [ca, cert, key].map(|f| self.path(f));
+            Config::from_toml_strs(&[&format!(
+                "[integration.mqtt.auth.generic]\nservers = [\"{server}\"]\n\
+                 ca_cert = \"{ca}\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\""
+            )])
+            .unwrap()
+            .integration
+            .mqtt
+        }
+    }
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn tls_files_that_cannot_be_used_are_errors_naming_key_and_file() {
+        let files = Files::new("bad");
+        files.write("empty", "");
+        files.write(
+            "garbage",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        );
+        // ca_cert, tls_cert, tls_key, and what the error says, `|`-separated.
+        for (ca, cert, key, needles) in [
+            ("absent", "cert", "key", "ca_cert|absent|No such file"),
+            ("empty", "cert", "key", "ca_cert|empty|no PEM certificate"),
+            ("key", "cert", "key", "ca_cert|no PEM certificate"),
+            ("ca", "absent", "key", "tls_cert|absent"),
+            ("ca", "cert", "absent", "tls_key|absent"),
+            ("ca", "cert", "cert", "tls_key|no PEM private key"),
+            ("ca", "cert", "garbage", "tls_key|garbage"),
+            ("ca", "cert", "other", "tls_key|other|cert|KeyMismatch"),
+        ] {
+            let config = files.mqtt("ssl://127.0.0.1:8883", ca, cert, key);
+            let e = format!("{:#}", Mqtt::start(&config).unwrap_err());
+            for needle in needles.split('|') {
+                assert!(e.contains(needle), "{ca} {cert} {key}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn tls_files_that_match_make_a_client_config() {
+        let files = Files::new("good");
+        let config = files.mqtt("ssl://127.0.0.1", "ca", "cert", "key");
+        let tls = tls_config(&config.auth.generic).unwrap();
+        assert!(tls.client_auth_cert_resolver.has_certs());
+    }
+
+    #[tokio::test]
+    async fn tls_files_are_not_read_for_a_clear_server() {
+        let files = Files::new("clear");
+        let config = files.mqtt("tcp://127.0.0.1:1883", "absent", "cert", "key");
+        let (_mqtt, _inputs, task) = Mqtt::start(&config).unwrap();
+        task.abort();
+    }
+
+    async fn next_event(watch_loop: &mut v311::EventLoop, wait: Duration) -> v311::Event {
+        tokio::time::timeout(wait, watch_loop.poll())
+            .await
+            .expect("no MQTT event in time: is Mosquitto running on 127.0.0.1:1883?")
+            .expect("watcher connection")
+    }
+
+    /// The will reaches a subscriber when the bridge's connection drops
+    /// without DISCONNECT, on the Mosquitto at 127.0.0.1:1883 (started by
+    /// `scripts/ensure-services`).
+    async fn last_will_is_published_on_connection_loss(version: &str) {
+        let topic = format!("gwb-will-{:016x}/state", rand::random::<u64>());
+        let mut options = v311::MqttOptions::new(
+            format!("gwb-will-watch-{:016x}", rand::random::<u64>()),
+            "127.0.0.1",
+            1883,
+        );
+        options.set_keep_alive(Duration::from_secs(10));
+        let (watcher, mut watch_loop) = v311::AsyncClient::new(options, 10);
+        watcher.subscribe(&topic, QoS::AtLeastOnce).await.unwrap();
+        let wait = Duration::from_secs(10);
+        while !matches!(
+            next_event(&mut watch_loop, wait).await,
+            v311::Event::Incoming(v311::Packet::SubAck(_))
+        ) {}
+
+        let config = Config::from_toml_strs(&[&format!(
+            "[integration.mqtt]\nprotocol_version = \"{version}\"\n\
+             [integration.mqtt.auth.generic]\nservers = [\"tcp://127.0.0.1:1883\"]\nqos = 1"
+        )])
+        .unwrap();
+        let will = LastWill {
+            topic: topic.clone(),
+            payload: b"gone".to_vec(),
+            retain: false,
+        };
+        let (mqtt, mut inputs, task) =
+            Mqtt::start_with_last_will(&config.integration.mqtt, Some(will)).unwrap();
+        let connected = tokio::time::timeout(wait, inputs.recv()).await.unwrap();
+        assert!(
+            matches!(connected, Some(MqttInput::Connected)),
+            "{connected:?}"
+        );
+        // Ending the task drops the socket: a loss, not a DISCONNECT.
+        task.abort();
+        let _ = task.await;
+        drop(mqtt);
+        loop {
+            if let v311::Event::Incoming(v311::Packet::Publish(p)) =
+                next_event(&mut watch_loop, wait).await
+            {
+                assert_eq!(
+                    (p.topic.as_str(), &p.payload[..]),
+                    (topic.as_str(), &b"gone"[..])
+                );
+                assert_eq!(p.qos, QoS::AtLeastOnce);
+                break;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn last_will_is_published_on_connection_loss_v311() {
+        last_will_is_published_on_connection_loss("3.1.1").await;
+    }
+
+    #[tokio::test]
+    async fn last_will_is_published_on_connection_loss_v5() {
+        last_will_is_published_on_connection_loss("5").await;
     }
 }

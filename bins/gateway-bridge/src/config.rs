@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lorawan::Eui64;
 use lorawan::region::Region;
 use serde::{Deserialize, Deserializer};
 
@@ -147,6 +148,11 @@ pub struct Backend {
     /// one backend per bridge).
     #[serde(rename = "type", deserialize_with = "one_or_many")]
     pub kinds: Vec<BackendKind>,
+    /// `gateway_id`: for a bridge that runs for one gateway (on the gateway
+    /// itself), that gateway's EUI. Its OFFLINE `state/conn` becomes the
+    /// MQTT last will, so the broker publishes it when the bridge dies or
+    /// loses its connection. Other gateways are served all the same.
+    pub gateway_id: String,
     /// `[backend.semtech_udp]`.
     pub semtech_udp: SemtechUdp,
     /// `[backend.basic_station]`.
@@ -157,6 +163,7 @@ impl Default for Backend {
     fn default() -> Self {
         Self {
             kinds: vec![BackendKind::SemtechUdp],
+            gateway_id: String::new(),
             semtech_udp: SemtechUdp::default(),
             basic_station: BasicStation::default(),
         }
@@ -164,6 +171,22 @@ impl Default for Backend {
 }
 
 impl Backend {
+    /// `gateway_id` parsed; `None` when empty.
+    ///
+    /// # Errors
+    /// When it is not an EUI.
+    pub fn gateway_id(&self) -> Result<Option<Eui64>, ConfigError> {
+        if self.gateway_id.is_empty() {
+            return Ok(None);
+        }
+        self.gateway_id.parse().map(Some).map_err(|_| {
+            ConfigError::Value(format!(
+                "backend.gateway_id {:?} is not a gateway EUI (16 hex digits)",
+                self.gateway_id
+            ))
+        })
+    }
+
     /// Whether the backend `kind` is enabled.
     pub fn enabled(&self, kind: BackendKind) -> bool {
         self.kinds.contains(&kind)
@@ -628,6 +651,7 @@ impl Config {
         if self.backend.kinds.is_empty() {
             return bad("backend.type names no backend".into());
         }
+        self.backend.gateway_id()?;
         let bs = &self.backend.basic_station;
         if self.backend.enabled(BackendKind::BasicStation) {
             bs.region()?;
@@ -967,6 +991,7 @@ mod tests {
             ("[integration.mqtt]\nkeep_alive = \"soon\"", "soon"),
             ("[backend]\ntype = \"lorix\"", "basic_station"),
             ("[backend]\ntype = []", "no backend"),
+            ("[backend]\ngateway_id = \"0102\"", "gateway_id"),
             (
                 "[backend]\ntype = \"basic_station\"\n[backend.basic_station]\nregion = \"EU999\"",
                 "EU999",

@@ -52,6 +52,7 @@ pub mod filters;
 pub mod metadata;
 pub mod metrics;
 mod mqtt;
+mod pem;
 mod station;
 mod topics;
 
@@ -68,6 +69,7 @@ use packet_forwarder::basic_station::RouterConfigOptions;
 use packet_forwarder::gw::{self, Encoding};
 use packet_forwarder::semtech_udp::mapping::{self, UplinkContext};
 use packet_forwarder::semtech_udp::server::{self, Event, Server};
+use packet_forwarder::stats::StatsCounter;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -77,7 +79,7 @@ use crate::config::{BackendKind, Config, Marshaler};
 use crate::filters::{Filters, Verdict};
 use crate::metadata::MetadataHandle;
 use crate::metrics::{ScrapeRequest, Snapshot};
-use crate::mqtt::{Mqtt, MqttInput};
+use crate::mqtt::{LastWill, Mqtt, MqttInput};
 use crate::station::{Refusal, StationCommand, StationEvent, StationListener};
 use crate::topics::Topics;
 
@@ -239,7 +241,29 @@ impl Bridge {
     /// MQTT is logged and counted, never an error.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let topics = Topics::new(&self.config.integration.mqtt).map_err(anyhow::Error::msg)?;
-        let (mqtt, mut mqtt_rx, mqtt_task) = Mqtt::start(&self.config.integration.mqtt)?;
+        let encoding = match self.config.integration.marshaler {
+            Marshaler::Protobuf => Encoding::Protobuf,
+            Marshaler::Json => Encoding::Json,
+        };
+        let last_will = self
+            .config
+            .backend
+            .gateway_id()
+            .map_err(anyhow::Error::msg)?
+            .map(|gateway_eui| LastWill {
+                topic: topics.state(gateway_eui, "conn"),
+                payload: gw::encode(
+                    &conn_state(gateway_eui, gw::conn_state::State::Offline),
+                    encoding,
+                ),
+                retain: self.config.integration.mqtt.state_retained,
+            });
+        let publish_latency = mqtt::publish_latency_histogram();
+        let (mqtt, mut mqtt_rx, mqtt_task) = Mqtt::start(
+            &self.config.integration.mqtt,
+            last_will,
+            publish_latency.clone(),
+        )?;
         let udp = &self.config.backend.semtech_udp;
         let mut server_config = server::Config::default();
         server_config.connection_timeout = udp.connection_timeout_duration;
@@ -248,7 +272,11 @@ impl Bridge {
         let (scrape_tx, mut scrape_rx) = mpsc::channel::<ScrapeRequest>(16);
         let metrics_task = self.metrics.map(|(listener, addr)| {
             info!(metrics = %addr, "metrics endpoint started");
-            tokio::spawn(metrics::serve(listener, scrape_tx.clone()))
+            tokio::spawn(metrics::serve(
+                listener,
+                scrape_tx.clone(),
+                publish_latency.clone(),
+            ))
         });
         drop(scrape_tx);
         let mut scrapes_open = true;
@@ -266,16 +294,14 @@ impl Bridge {
             socket: self.udp.map(|(socket, _)| socket),
             topics,
             mqtt,
-            encoding: match self.config.integration.marshaler {
-                Marshaler::Protobuf => Encoding::Protobuf,
-                Marshaler::Json => Encoding::Json,
-            },
+            encoding,
             state_retained: self.config.integration.mqtt.state_retained,
             skip_crc_check: udp.skip_crc_check,
             fake_rx_time: udp.fake_rx_time,
             gateways: HashMap::new(),
             downlinks: HashMap::new(),
             counters: BridgeCounters::default(),
+            udp_stats: HashMap::new(),
             filters,
             metadata: metadata::spawn(&self.config.meta_data),
             commands: Arc::new(self.config.commands.clone()),
@@ -406,6 +432,8 @@ struct Driver {
     /// Downlinks handed to the server, for their `DownlinkTxAck`.
     downlinks: HashMap<(Eui64, u32), gw::DownlinkFrame>,
     counters: BridgeCounters,
+    /// What the bridge counts per UDP gateway between two `stat`s.
+    udp_stats: HashMap<Eui64, StatsCounter>,
     filters: Filters,
     metadata: MetadataHandle,
     commands: Arc<config::Commands>,
@@ -480,6 +508,7 @@ impl Driver {
             }
             Event::GatewayDisconnected { gateway_eui } => {
                 info!(gateway_id = %gateway_eui, "gateway disconnected");
+                self.udp_stats.remove(&gateway_eui);
                 if matches!(self.gateways.get(&gateway_eui), Some(Link::Udp)) {
                     self.gateway_offline(gateway_eui);
                 }
@@ -495,6 +524,10 @@ impl Driver {
                     match mapping::uplink_frames(&ctx, rxpk, rand::random::<u32>) {
                         Ok(frames) => {
                             for frame in frames {
+                                self.udp_stats
+                                    .entry(gateway_eui)
+                                    .or_default()
+                                    .count_uplink(&frame);
                                 self.publish_uplink(gateway_eui, &frame);
                             }
                         }
@@ -508,7 +541,13 @@ impl Driver {
             Event::Stats {
                 gateway_eui, stat, ..
             } => match mapping::gateway_stats(gateway_eui, &stat, None) {
-                Ok(stats) => self.publish_stats(gateway_eui, stats),
+                Ok(mut stats) => {
+                    // The gateway's totals, the bridge's breakdowns.
+                    if let Some(counter) = self.udp_stats.get_mut(&gateway_eui) {
+                        counter.merge_into(&mut stats);
+                    }
+                    self.publish_stats(gateway_eui, stats);
+                }
                 Err(e) => {
                     self.counters.mapping_errors += 1;
                     warn!(gateway_id = %gateway_eui, error = %e, "stat dropped");
@@ -529,6 +568,7 @@ impl Driver {
                         ..Default::default()
                     });
                 let statuses: Vec<_> = statuses.iter().map(mapping::tx_status).collect();
+                self.count_udp_ack(gateway_eui, &frame, &statuses);
                 let ack = mapping::downlink_tx_ack(&frame, &statuses);
                 debug!(gateway_id = %gateway_eui, downlink_id, ?statuses, "downlink ack");
                 self.publish_ack(gateway_eui, &ack);
@@ -714,12 +754,48 @@ impl Driver {
         self.downlinks
             .entry((gateway_eui, downlink_id))
             .or_insert(frame);
-        if let Err(e) = self
+        match self
             .server
             .send_downlink(Instant::now(), gateway_eui, downlink_id, items)
         {
+            Ok(()) => self
+                .udp_stats
+                .entry(gateway_eui)
+                .or_default()
+                .count_downlink_received(),
             // The server queued a DownlinkAck saying the same.
-            warn!(gateway_id = %gateway_eui, downlink_id, error = %e, "downlink not sent");
+            Err(e) => {
+                warn!(gateway_id = %gateway_eui, downlink_id, error = %e, "downlink not sent");
+            }
+        }
+    }
+
+    /// Counts a UDP downlink's outcome for the gateway's next stats: the
+    /// item that was not `IGNORED` decides.
+    fn count_udp_ack(
+        &mut self,
+        gateway_eui: Eui64,
+        frame: &gw::DownlinkFrame,
+        statuses: &[gw::TxAckStatus],
+    ) {
+        let Some(counter) = self.udp_stats.get_mut(&gateway_eui) else {
+            return;
+        };
+        let Some((i, &status)) = statuses
+            .iter()
+            .enumerate()
+            .find(|(_, s)| **s != gw::TxAckStatus::Ignored)
+        else {
+            return;
+        };
+        if status == gw::TxAckStatus::Ok {
+            let tx = frame.items.get(i).and_then(|item| item.tx_info.as_ref());
+            counter.count_emitted(
+                tx.map(|t| t.frequency),
+                tx.and_then(|t| t.modulation.as_ref()),
+            );
+        } else {
+            counter.count_failed(status);
         }
     }
 
@@ -817,11 +893,7 @@ impl Driver {
     }
 
     fn publish_state(&mut self, gateway_eui: Eui64, state: gw::conn_state::State) {
-        let message = gw::ConnState {
-            gateway_id: gateway_eui.to_string(),
-            state: state.into(),
-            ..Default::default()
-        };
+        let message = conn_state(gateway_eui, state);
         let topic = self.topics.state(gateway_eui, "conn");
         let retain = self.state_retained;
         self.publish(topic, gw::encode(&message, self.encoding), retain);
@@ -849,6 +921,14 @@ impl Driver {
             self.publish_state(gateway_eui, gw::conn_state::State::Offline);
         }
         self.mqtt.disconnect();
+    }
+}
+
+fn conn_state(gateway_eui: Eui64, state: gw::conn_state::State) -> gw::ConnState {
+    gw::ConnState {
+        gateway_id: gateway_eui.to_string(),
+        state: state.into(),
+        ..Default::default()
     }
 }
 

@@ -22,7 +22,9 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, prometheus_te
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use prometheus_client::registry::Unit;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -55,8 +57,21 @@ impl Snapshot {
     /// The Prometheus text (0.0.4) of this snapshot, every name prefixed with
     /// `gateway_bridge_`.
     pub fn encode(&self) -> String {
+        self.encode_with_latency(None)
+    }
+
+    /// As [`Snapshot::encode`], with the MQTT publish latency histogram.
+    fn encode_with_latency(&self, publish_latency: Option<&Histogram>) -> String {
         let mut registry = Registry::with_prefix(PREFIX);
         registry.register_collector(Box::new(Collector(*self)));
+        if let Some(histogram) = publish_latency {
+            registry.register_with_unit(
+                "mqtt_publish_latency",
+                "Time from the bridge handing a PUBLISH to its MQTT client to the client writing it to the connection",
+                Unit::Seconds,
+                histogram.clone(),
+            );
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_text::encode(&mut text, &registry);
@@ -282,24 +297,31 @@ impl prometheus_client::collector::Collector for Collector {
     }
 }
 
+/// What the `/metrics` handler needs.
+#[derive(Clone)]
+struct Endpoint {
+    scrapes: mpsc::Sender<ScrapeRequest>,
+    publish_latency: Histogram,
+}
+
 /// The router: `/metrics` and `/health`.
-fn router(scrapes: mpsc::Sender<ScrapeRequest>) -> Router {
+fn router(endpoint: Endpoint) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(|| async { "OK\n" }))
-        .with_state(scrapes)
+        .with_state(endpoint)
 }
 
-async fn metrics(State(scrapes): State<mpsc::Sender<ScrapeRequest>>) -> Response {
+async fn metrics(State(endpoint): State<Endpoint>) -> Response {
     let snapshot = async {
         let (tx, rx) = oneshot::channel();
-        scrapes.send(tx).await.ok()?;
+        endpoint.scrapes.send(tx).await.ok()?;
         rx.await.ok()
     };
     match tokio::time::timeout(SCRAPE_TIMEOUT, snapshot).await {
         Ok(Some(snapshot)) => (
             [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
-            snapshot.encode(),
+            snapshot.encode_with_latency(Some(&endpoint.publish_latency)),
         )
             .into_response(),
         _ => (
@@ -311,8 +333,16 @@ async fn metrics(State(scrapes): State<mpsc::Sender<ScrapeRequest>>) -> Response
 }
 
 /// Serves the router on `listener` until the task is aborted.
-pub(crate) async fn serve(listener: TcpListener, scrapes: mpsc::Sender<ScrapeRequest>) {
-    if let Err(e) = axum::serve(listener, router(scrapes)).await {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    scrapes: mpsc::Sender<ScrapeRequest>,
+    publish_latency: Histogram,
+) {
+    let endpoint = Endpoint {
+        scrapes,
+        publish_latency,
+    };
+    if let Err(e) = axum::serve(listener, router(endpoint)).await {
         tracing::error!(error = %e, "metrics endpoint failed");
     }
 }
@@ -346,5 +376,22 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }
         assert!(!text.contains("# EOF"), "Prometheus text, not OpenMetrics");
+    }
+
+    #[test]
+    fn publish_latency_is_a_histogram_in_seconds() {
+        let histogram = crate::mqtt::publish_latency_histogram();
+        histogram.observe(0.000_3);
+        histogram.observe(0.002);
+        let text = Snapshot::default().encode_with_latency(Some(&histogram));
+        for line in [
+            "# TYPE gateway_bridge_mqtt_publish_latency_seconds histogram",
+            "gateway_bridge_mqtt_publish_latency_seconds_count 2",
+            "gateway_bridge_mqtt_publish_latency_seconds_bucket{le=\"0.00025\"} 0",
+            "gateway_bridge_mqtt_publish_latency_seconds_bucket{le=\"0.0005\"} 1",
+            "gateway_bridge_mqtt_publish_latency_seconds_bucket{le=\"0.0025\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
     }
 }

@@ -15,19 +15,20 @@
 //! against `ca_cert` (else the system's trust store), and `tls_cert` with
 //! `tls_key`, when set, authenticate the bridge to the broker.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
+use prometheus_client::metrics::histogram::Histogram;
 use rumqttc::v5;
 use rumqttc::{self as v311, ClientError, Outgoing, QoS, TlsConfiguration, Transport};
-use rustls_pki_types::pem::{self, PemObject as _};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{self, MqttVersion};
+use crate::pem;
 
 /// Requests queued in the client while the broker is unreachable.
 const REQUEST_QUEUE: usize = 100_000;
@@ -68,7 +69,7 @@ pub(crate) enum MqttInput {
 ///     payload: offline_state,
 ///     retain: true,
 /// };
-/// let (mqtt, inputs, task) = Mqtt::start_with_last_will(&config.integration.mqtt, Some(will))?;
+/// let (mqtt, inputs, task) = Mqtt::start(&config.integration.mqtt, Some(will), histogram)?;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LastWill {
@@ -85,6 +86,16 @@ pub(crate) struct LastWill {
 pub(crate) struct Mqtt {
     client: Client,
     qos: QoS,
+    /// When each queued PUBLISH was handed to the client, oldest first.
+    queued: Arc<Mutex<VecDeque<Instant>>>,
+}
+
+/// The buckets of the publish latency histogram, seconds: 50 µs to 10 s.
+pub(crate) fn publish_latency_histogram() -> Histogram {
+    Histogram::new([
+        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+        0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
 }
 
 /// The client of the configured protocol version.
@@ -105,6 +116,8 @@ enum EventLoop {
 /// What one poll of an event loop came to, whatever the version.
 enum Polled {
     ConnAck,
+    /// A PUBLISH was written to the connection.
+    PublishSent,
     Publish {
         topic: String,
         payload: Vec<u8>,
@@ -140,15 +153,11 @@ struct Settings {
 }
 
 impl Mqtt {
-    /// [`Mqtt::start_with_last_will`] without a will.
-    pub(crate) fn start(
-        config: &config::Mqtt,
-    ) -> anyhow::Result<(Self, mpsc::Receiver<MqttInput>, JoinHandle<()>)> {
-        Self::start_with_last_will(config, None)
-    }
-
     /// Starts the client task, speaking `protocol_version`, with
-    /// `last_will` as the MQTT will. Connecting happens in the background;
+    /// `last_will` as the MQTT will. The time from [`Mqtt::publish`] to the
+    /// PUBLISH being written to the connection goes to `publish_latency`
+    /// (across a reconnect, republished QoS 1/2 messages can shift the
+    /// pairing of later samples: the figures are for monitoring). Connecting happens in the background;
     /// each ConnAck is reported as [`MqttInput::Connected`], each loss as
     /// [`MqttInput::Disconnected`].
     ///
@@ -157,9 +166,10 @@ impl Mqtt {
     /// or, for a TLS server, a `ca_cert`, `tls_cert` or `tls_key` file that
     /// cannot be read or holds no usable certificate or key, or a key that
     /// does not match its certificate. The error names the key and the file.
-    pub(crate) fn start_with_last_will(
+    pub(crate) fn start(
         config: &config::Mqtt,
         last_will: Option<LastWill>,
+        publish_latency: Histogram,
     ) -> anyhow::Result<(Self, mpsc::Receiver<MqttInput>, JoinHandle<()>)> {
         let generic = &config.auth.generic;
         let url = generic
@@ -205,8 +215,27 @@ impl Mqtt {
         };
         let (tx, rx) = mpsc::channel(1024);
         let max_backoff = config.max_reconnect_interval.max(MIN_BACKOFF);
-        let task = tokio::spawn(event_loop(eventloop, tx, max_backoff, url.to_owned()));
-        Ok((Self { client, qos }, rx, task))
+        let queued = Arc::new(Mutex::new(VecDeque::new()));
+        let latency = Latency {
+            queued: Arc::clone(&queued),
+            histogram: publish_latency,
+        };
+        let task = tokio::spawn(event_loop(
+            eventloop,
+            tx,
+            max_backoff,
+            url.to_owned(),
+            latency,
+        ));
+        Ok((
+            Self {
+                client,
+                qos,
+                queued,
+            },
+            rx,
+            task,
+        ))
     }
 
     /// Queues a PUBLISH with the configured QoS.
@@ -219,12 +248,19 @@ impl Mqtt {
         payload: Vec<u8>,
         retain: bool,
     ) -> Result<(), ClientError> {
+        // Held across the request so the event loop, which takes the
+        // oldest time when the PUBLISH is written, cannot see a request
+        // whose time is not queued yet.
+        let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
         match &self.client {
             Client::V311(c) => c.try_publish(topic, self.qos, retain, payload),
             Client::V5(c, qos) => c
                 .try_publish(topic, *qos, retain, payload)
                 .map_err(|e| as_v311_error(e, self.qos)),
-        }
+        }?;
+        queued.push_back(now);
+        Ok(())
     }
 
     /// Queues a SUBSCRIBE to `filter` with the configured QoS.
@@ -353,6 +389,7 @@ macro_rules! poll {
                 payload: p.payload.to_vec(),
             },
             Ok($v::Event::Outgoing(Outgoing::Disconnect)) => Polled::DisconnectSent,
+            Ok($v::Event::Outgoing(Outgoing::Publish(_))) => Polled::PublishSent,
             Ok(_) => Polled::Other,
             Err($v::ConnectionError::RequestsDone) => Polled::RequestsDone,
             Err(e) => Polled::Failed(e.to_string()),
@@ -415,8 +452,8 @@ fn tls_config(auth: &config::GenericAuth) -> anyhow::Result<rustls::ClientConfig
     if auth.tls_cert.is_empty() {
         return Ok(builder.with_no_client_auth());
     }
-    let chain = certificates("tls_cert", &auth.tls_cert)?;
-    let key = private_key(&auth.tls_key)?;
+    let chain = pem::certificates(&format!("{GENERIC}.tls_cert"), &auth.tls_cert)?;
+    let key = pem::private_key(&format!("{GENERIC}.tls_key"), &auth.tls_key)?;
     builder.with_client_auth_cert(chain, key).with_context(|| {
         format!(
             "{GENERIC}.tls_key file {:?} cannot be used with tls_cert file {:?}",
@@ -441,7 +478,7 @@ fn root_store(ca_cert: &str) -> anyhow::Result<rustls::RootCertStore> {
             bail!("no CA certificate found in the system's trust store: set {GENERIC}.ca_cert");
         }
     } else {
-        for cert in certificates("ca_cert", ca_cert)? {
+        for cert in pem::certificates(&format!("{GENERIC}.ca_cert"), ca_cert)? {
             roots.add(cert).with_context(|| {
                 format!(
                     "{GENERIC}.ca_cert file {ca_cert:?} holds a certificate that is not a valid CA"
@@ -452,31 +489,24 @@ fn root_store(ca_cert: &str) -> anyhow::Result<rustls::RootCertStore> {
     Ok(roots)
 }
 
-/// Every certificate of the PEM file named by configuration key `key`.
-fn certificates(key: &str, path: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let text = read_pem(key, path)?;
-    let certs = CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{GENERIC}.{key} file {path:?} is not valid PEM"))?;
-    if certs.is_empty() {
-        bail!("{GENERIC}.{key} file {path:?} holds no PEM certificate");
+/// The publish latency bookkeeping of the event loop.
+struct Latency {
+    queued: Arc<Mutex<VecDeque<Instant>>>,
+    histogram: Histogram,
+}
+
+impl Latency {
+    fn sent(&self) {
+        let queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front();
+        // None: a republished message after a reconnect.
+        if let Some(t) = queued {
+            self.histogram.observe(t.elapsed().as_secs_f64());
+        }
     }
-    Ok(certs)
-}
-
-/// The first private key (PKCS#8, PKCS#1 or SEC1) of the `tls_key` file.
-fn private_key(path: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
-    let text = read_pem("tls_key", path)?;
-    PrivateKeyDer::from_pem_slice(&text).map_err(|e| match e {
-        pem::Error::NoItemsFound => anyhow!(
-            "{GENERIC}.tls_key file {path:?} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)"
-        ),
-        e => anyhow!(e).context(format!("{GENERIC}.tls_key file {path:?} is not valid PEM")),
-    })
-}
-
-fn read_pem(key: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {GENERIC}.{key} file {path:?}"))
 }
 
 async fn event_loop(
@@ -484,6 +514,7 @@ async fn event_loop(
     tx: mpsc::Sender<MqttInput>,
     max_backoff: Duration,
     url: String,
+    latency: Latency,
 ) {
     let mut backoff = MIN_BACKOFF;
     let mut connected = false;
@@ -510,6 +541,7 @@ async fn event_loop(
                 info!("MQTT disconnected");
                 return;
             }
+            Polled::PublishSent => latency.sent(),
             Polled::Other => {}
             Polled::RequestsDone => return,
             Polled::Failed(error) => {
@@ -642,7 +674,10 @@ mod tests {
             ("ca", "cert", "other", "tls_key|other|cert|KeyMismatch"),
         ] {
             let config = files.mqtt("ssl://127.0.0.1:8883", ca, cert, key);
-            let e = format!("{:#}", Mqtt::start(&config).unwrap_err());
+            let e = format!(
+                "{:#}",
+                Mqtt::start(&config, None, publish_latency_histogram()).unwrap_err()
+            );
             for needle in needles.split('|') {
                 assert!(e.contains(needle), "{ca} {cert} {key}: {e}");
             }
@@ -661,7 +696,8 @@ mod tests {
     async fn tls_files_are_not_read_for_a_clear_server() {
         let files = Files::new("clear");
         let config = files.mqtt("tcp://127.0.0.1:1883", "absent", "cert", "key");
-        let (_mqtt, _inputs, task) = Mqtt::start(&config).unwrap();
+        let (_mqtt, _inputs, task) =
+            Mqtt::start(&config, None, publish_latency_histogram()).unwrap();
         task.abort();
     }
 
@@ -701,8 +737,12 @@ mod tests {
             payload: b"gone".to_vec(),
             retain: false,
         };
-        let (mqtt, mut inputs, task) =
-            Mqtt::start_with_last_will(&config.integration.mqtt, Some(will)).unwrap();
+        let (mqtt, mut inputs, task) = Mqtt::start(
+            &config.integration.mqtt,
+            Some(will),
+            publish_latency_histogram(),
+        )
+        .unwrap();
         let connected = tokio::time::timeout(wait, inputs.recv()).await.unwrap();
         assert!(
             matches!(connected, Some(MqttInput::Connected)),

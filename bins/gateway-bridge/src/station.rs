@@ -16,7 +16,6 @@
 //! mismatch is answered 403 before the websocket upgrade.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -38,15 +37,14 @@ use packet_forwarder::basic_station::{
     SessionConfig, Transmit, parse_eui,
 };
 use packet_forwarder::gw;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::config;
+use crate::{config, pem};
 
 /// How long a TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -686,13 +684,8 @@ fn concentrator_channels(
 /// `ca_cert` is set.
 fn tls_acceptor(config: &config::BasicStation) -> anyhow::Result<TlsAcceptor> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = load_certs(&config.tls_cert, "backend.basic_station.tls_cert")?;
-    let key = PrivateKeyDer::from_pem_file(&config.tls_key).map_err(|e| {
-        anyhow::anyhow!(
-            "backend.basic_station.tls_key {}: no usable private key ({e})",
-            config.tls_key
-        )
-    })?;
+    let certs = pem::certificates("backend.basic_station.tls_cert", &config.tls_cert)?;
+    let key = pem::private_key("backend.basic_station.tls_key", &config.tls_key)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
@@ -700,7 +693,7 @@ fn tls_acceptor(config: &config::BasicStation) -> anyhow::Result<TlsAcceptor> {
         builder.with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in load_certs(&config.ca_cert, "backend.basic_station.ca_cert")? {
+        for cert in pem::certificates("backend.basic_station.ca_cert", &config.ca_cert)? {
             roots
                 .add(cert)
                 .context("backend.basic_station.ca_cert: not a CA certificate")?;
@@ -715,17 +708,6 @@ fn tls_acceptor(config: &config::BasicStation) -> anyhow::Result<TlsAcceptor> {
         .with_single_cert(certs, key)
         .context("backend.basic_station: tls_cert and tls_key do not match")?;
     Ok(TlsAcceptor::from(Arc::new(server)))
-}
-
-/// Every certificate of a PEM file; an error when there is none.
-pub(crate) fn load_certs(path: &str, key: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(Path::new(path))
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| anyhow::anyhow!("{key} {path}: {e}"))?;
-    if certs.is_empty() {
-        bail!("{key} {path}: no certificate in the file");
-    }
-    Ok(certs)
 }
 
 /// The subject's Common Name of a DER certificate.

@@ -28,7 +28,6 @@ mod router_config;
 mod router_info;
 mod serde_util;
 mod session;
-mod stats;
 mod timesync;
 mod uplink;
 mod version;

@@ -44,13 +44,13 @@ use std::time::{Duration, Instant};
 use lorawan::Eui64;
 use lorawan::region::RegionParams;
 
-use super::stats::StatsCounter;
 use super::uplink::gw_modulation;
 use super::{
     Dnmsg, Dnsched, Dntxed, Error, LnsMessage, RadioMetadata, RouterConfig, StationMessage,
     TimeTransfer, Version, downlink_tx_ack, uplink_frame,
 };
 use crate::gw;
+use crate::stats::StatsCounter;
 
 /// How a [`Session`] behaves.
 #[derive(Debug, Clone)]

@@ -1,11 +1,31 @@
-//! The counts a [`Session`](super::Session) reports as `gw::GatewayStats`.
+//! Gateway statistics counted by the bridge: what passes through a gateway's
+//! connection, as `gw::GatewayStats`.
 //!
-//! A station sends no statistics of its own, so the bridge counts what passes
-//! through the connection, as ChirpStack's bridge does: every uplink (all with
-//! a good CRC: the station forwards no others), every downlink handed to the
-//! station, and every acknowledgement the session reports. Per-frequency and
-//! per-modulation transmit counts are of emitted frames only (`dntxed`);
-//! per-status counts take each acknowledgement's one non-`IGNORED` item.
+//! A Basics Station sends no statistics of its own, so its
+//! [`Session`](crate::basic_station::Session) reports these counts alone:
+//! every uplink (all with a good CRC: the station forwards no others), every
+//! downlink handed to the station, and every acknowledgement. A Semtech UDP
+//! gateway's `stat` has totals but no breakdown, so the bridge
+//! [merges](StatsCounter::merge_into) the per-frequency, per-modulation and
+//! per-status counts into it. Per-frequency and per-modulation transmit
+//! counts are of emitted frames only; per-status counts take each
+//! acknowledgement's one non-`IGNORED` item.
+//!
+//! ```
+//! use packet_forwarder::gw;
+//! use packet_forwarder::stats::StatsCounter;
+//!
+//! let mut counter = StatsCounter::default();
+//! let mut up = gw::UplinkFrame::default();
+//! up.tx_info = Some(gw::UplinkTxInfo { frequency: 868_100_000, ..Default::default() });
+//! counter.count_uplink(&up);
+//! counter.count_failed(gw::TxAckStatus::TooLate);
+//! let mut stats = gw::GatewayStats { rx_packets_received: 5, ..Default::default() };
+//! counter.merge_into(&mut stats);
+//! assert_eq!(stats.rx_packets_received, 5, "the gateway's own total is kept");
+//! assert_eq!(stats.rx_packets_per_frequency[&868_100_000], 1);
+//! assert_eq!(stats.tx_packets_per_status["TOO_LATE"], 1);
+//! ```
 
 use std::time::Duration;
 
@@ -13,7 +33,7 @@ use crate::gw;
 
 /// Counts since the last [`StatsCounter::take`].
 #[derive(Debug, Default)]
-pub(super) struct StatsCounter {
+pub struct StatsCounter {
     current: gw::GatewayStats,
 }
 
@@ -36,7 +56,7 @@ fn bump_modulation(counts: &mut Vec<gw::PerModulationCount>, modulation: &gw::Mo
 
 impl StatsCounter {
     /// An uplink forwarded to the network server.
-    pub(super) fn count_uplink(&mut self, frame: &gw::UplinkFrame) {
+    pub fn count_uplink(&mut self, frame: &gw::UplinkFrame) {
         let s = &mut self.current;
         bump(&mut s.rx_packets_received);
         if let Some(tx) = &frame.tx_info {
@@ -47,18 +67,14 @@ impl StatsCounter {
         }
     }
 
-    /// A downlink handed to the station (`dnmsg`, `dnsched`).
-    pub(super) fn count_downlink_received(&mut self) {
+    /// A downlink handed to the gateway (`dnmsg`, `dnsched`, `PULL_RESP`).
+    pub fn count_downlink_received(&mut self) {
         bump(&mut self.current.tx_packets_received);
     }
 
-    /// A downlink the station emitted (`dntxed`), on `frequency` with
-    /// `modulation` where known.
-    pub(super) fn count_emitted(
-        &mut self,
-        frequency: Option<u32>,
-        modulation: Option<&gw::Modulation>,
-    ) {
+    /// A downlink the gateway emitted (`dntxed`, `TX_ACK` without error), on
+    /// `frequency` with `modulation` where known.
+    pub fn count_emitted(&mut self, frequency: Option<u32>, modulation: Option<&gw::Modulation>) {
         let s = &mut self.current;
         bump(&mut s.tx_packets_emitted);
         bump(
@@ -75,7 +91,7 @@ impl StatsCounter {
     }
 
     /// A downlink that failed with `status`.
-    pub(super) fn count_failed(&mut self, status: gw::TxAckStatus) {
+    pub fn count_failed(&mut self, status: gw::TxAckStatus) {
         bump(
             self.current
                 .tx_packets_per_status
@@ -86,7 +102,7 @@ impl StatsCounter {
 
     /// The counts as `gw::GatewayStats` of `gateway_id` at Unix time `unix`;
     /// counting starts again from zero.
-    pub(super) fn take(&mut self, gateway_id: String, unix: Duration) -> gw::GatewayStats {
+    pub fn take(&mut self, gateway_id: String, unix: Duration) -> gw::GatewayStats {
         let mut stats = std::mem::take(&mut self.current);
         stats.gateway_id = gateway_id;
         stats.time = Some(gw::Timestamp {
@@ -96,6 +112,42 @@ impl StatsCounter {
         });
         stats.rx_packets_received_ok = stats.rx_packets_received;
         stats
+    }
+
+    /// Adds the breakdowns counted since the last call (per frequency, per
+    /// modulation, per status) to a gateway's own `stats`, keeping its
+    /// totals; counting starts again from zero.
+    pub fn merge_into(&mut self, stats: &mut gw::GatewayStats) {
+        let counted = std::mem::take(&mut self.current);
+        for (frequency, n) in counted.rx_packets_per_frequency {
+            let c = stats.rx_packets_per_frequency.entry(frequency).or_default();
+            *c = c.saturating_add(n);
+        }
+        for (frequency, n) in counted.tx_packets_per_frequency {
+            let c = stats.tx_packets_per_frequency.entry(frequency).or_default();
+            *c = c.saturating_add(n);
+        }
+        for (status, n) in counted.tx_packets_per_status {
+            let c = stats.tx_packets_per_status.entry(status).or_default();
+            *c = c.saturating_add(n);
+        }
+        merge_modulations(
+            &mut stats.rx_packets_per_modulation,
+            counted.rx_packets_per_modulation,
+        );
+        merge_modulations(
+            &mut stats.tx_packets_per_modulation,
+            counted.tx_packets_per_modulation,
+        );
+    }
+}
+
+fn merge_modulations(into: &mut Vec<gw::PerModulationCount>, from: Vec<gw::PerModulationCount>) {
+    for count in from {
+        match into.iter_mut().find(|c| c.modulation == count.modulation) {
+            Some(c) => c.count = c.count.saturating_add(count.count),
+            None => into.push(count),
+        }
     }
 }
 

@@ -5,8 +5,7 @@
 //! read timeouts, checked the way a network server sees them on MQTT.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use gateway_bridge::Bridge;
@@ -15,52 +14,44 @@ use packet_forwarder::gw::{self, Encoding};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "support/bridge.rs"]
+mod bridge;
 #[path = "support/network_server.rs"]
 mod network_server;
+#[path = "support/pki.rs"]
+mod pki;
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
 
-use network_server::{BROKER, NetworkServer, WAIT};
-
-const GATEWAY_ID: &str = "0102030405060708";
+use bridge::{GATEWAY_ID, RunningBridge, Topics, WAIT};
+use network_server::{NetworkServer, SYSTEM_BROKER_PORT, downlink_item};
+use pki::Pki;
+use temp_dir::TempDir;
 
 /// A bridge with the Basics Station backend and a network server on MQTT.
 struct Setup {
     ns: NetworkServer,
-    prefix: String,
+    topics: Topics,
     addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    bridge: JoinHandle<anyhow::Result<()>>,
+    bridge: RunningBridge,
 }
 
 impl Setup {
     /// `extra` is TOML merged over the test defaults.
     async fn start(extra: &str) -> Self {
-        let prefix = format!("gwb-bs-test-{:016x}", rand::random::<u64>());
-        let ns = NetworkServer::connect(&[
-            format!("{prefix}/gateway/+/event/+"),
-            format!("{prefix}/gateway/+/state/+"),
-        ])
-        .await;
+        let topics = Topics::new("gwb-bs-test");
+        let ns = NetworkServer::connect_to_system_broker(&topics.filters()).await;
         let config = Config::from_toml_strs(&[
+            "[backend]\ntype = \"basic_station\"\n\
+             [backend.basic_station]\nbind = \"127.0.0.1:0\"\n",
+            &topics.config(),
             &format!(
-                r#"
-                [backend]
-                type = "basic_station"
-                [backend.basic_station]
-                bind = "127.0.0.1:0"
-                [integration.mqtt]
-                event_topic_template = "{prefix}/gateway/{{{{ .GatewayID }}}}/event/{{{{ .EventType }}}}"
-                state_topic_template = "{prefix}/gateway/{{{{ .GatewayID }}}}/state/{{{{ .StateType }}}}"
-                command_topic_template = "{prefix}/gateway/{{{{ .GatewayID }}}}/command/#"
-                [integration.mqtt.auth.generic]
-                servers = ["tcp://{}:{}"]
-                "#,
-                BROKER.0, BROKER.1
+                "[integration.mqtt.auth.generic]\n\
+                 servers = [\"tcp://127.0.0.1:{SYSTEM_BROKER_PORT}\"]"
             ),
             extra,
         ])
@@ -68,26 +59,35 @@ impl Setup {
         let bridge = Bridge::bind(config).await.unwrap();
         let addr = bridge.station_addr().expect("Basics Station listener");
         assert_eq!(bridge.udp_addr(), None);
-        let (tx, rx) = oneshot::channel();
-        let bridge = tokio::spawn(bridge.run(async {
-            let _ = rx.await;
-        }));
         Self {
             ns,
-            prefix,
+            topics,
             addr,
-            shutdown: Some(tx),
-            bridge,
+            bridge: RunningBridge::spawn(bridge),
         }
     }
 
     fn topic(&self, rest: &str) -> String {
-        format!("{}/gateway/{GATEWAY_ID}/{rest}", self.prefix)
+        self.topics.gateway(rest)
     }
 
     async fn expect<M: gw::GwMessage>(&mut self, rest: &str) -> M {
         let p = self.ns.expect(&self.topic(rest)).await;
         gw::decode(&p.payload, Encoding::Protobuf).unwrap()
+    }
+
+    /// The next message on `rest`, skipping others on the way, which must
+    /// be on `skippable` when it is given.
+    async fn next_on<M: gw::GwMessage>(&mut self, rest: &str, skippable: Option<&str>) -> M {
+        loop {
+            let p = self.ns.next().await;
+            if p.topic == self.topic(rest) {
+                return gw::decode(&p.payload, Encoding::Protobuf).unwrap();
+            }
+            if let Some(skippable) = skippable {
+                assert_eq!(p.topic, self.topic(skippable));
+            }
+        }
     }
 
     async fn expect_state(&mut self, state: gw::conn_state::State) {
@@ -105,12 +105,7 @@ impl Setup {
 
     /// Stops the bridge and clears the retained state.
     async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        timeout(WAIT, &mut self.bridge)
-            .await
-            .expect("bridge stops")
-            .unwrap()
-            .unwrap();
+        self.bridge.stop().await;
         self.ns
             .publish(&self.topic("state/conn"), Vec::new(), true)
             .await;
@@ -341,42 +336,6 @@ async fn station_uplinks_downlinks_acks_and_state() {
     s.stop().await;
 }
 
-fn downlink_item(
-    frequency: u32,
-    sf: u32,
-    delay_s: i64,
-    context: &[u8],
-    payload: &[u8],
-) -> gw::DownlinkFrameItem {
-    gw::DownlinkFrameItem {
-        phy_payload: payload.to_vec(),
-        tx_info: Some(gw::DownlinkTxInfo {
-            frequency,
-            power: 14,
-            modulation: Some(gw::Modulation {
-                parameters: Some(gw::modulation::Parameters::Lora(gw::LoraModulationInfo {
-                    bandwidth: 125_000,
-                    spreading_factor: sf,
-                    code_rate: gw::CodeRate::Cr45.into(),
-                    polarization_inversion: true,
-                    ..Default::default()
-                })),
-            }),
-            timing: Some(gw::Timing {
-                parameters: Some(gw::timing::Parameters::Delay(gw::DelayTimingInfo {
-                    delay: Some(gw::Duration {
-                        seconds: delay_s,
-                        nanos: 0,
-                    }),
-                })),
-            }),
-            context: context.to_vec(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_are_published_per_station() {
     let mut s = Setup::start("[backend.basic_station]\nstats_interval = \"1s\"\n").await;
@@ -405,7 +364,7 @@ async fn a_reconnecting_station_replaces_its_old_connection() {
     let (mut new, _) = discover_and_connect(s.addr).await;
     old.expect_closed().await;
     // Still online: no OFFLINE for the replaced connection, no second ONLINE.
-    s.ns.expect_silence().await;
+    s.ns.expect_silence(Duration::from_millis(300)).await;
     new.send(updf()).await;
     let _: gw::UplinkFrame = s.expect("event/up").await;
     new.ws.close(None).await.unwrap();
@@ -442,81 +401,15 @@ async fn bad_requests_are_refused() {
     s.stop().await;
 }
 
-/// Certificates for the TLS tests, written to a fresh directory.
-struct Pki {
-    dir: PathBuf,
-    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("gwb-bs-pki-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "test CA");
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        let pki = Self { dir, ca };
-        let (cert, key) = pki.issue("localhost", &["localhost", "127.0.0.1"]);
-        std::fs::write(pki.dir.join("server.pem"), cert.pem()).unwrap();
-        std::fs::write(pki.dir.join("server.key"), key.serialize_pem()).unwrap();
-        pki
-    }
-
-    fn issue(&self, common_name: &str, names: &[&str]) -> (rcgen::Certificate, rcgen::KeyPair) {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = rcgen::CertificateParams::new(names).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
-        let key = rcgen::KeyPair::generate().unwrap();
-        (params.signed_by(&key, &self.ca).unwrap(), key)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    fn config(&self) -> String {
-        format!(
-            "[backend.basic_station]\ntls_cert = \"{}\"\ntls_key = \"{}\"\nca_cert = \"{}\"\n",
-            self.path("server.pem"),
-            self.path("server.key"),
-            self.path("ca.pem")
-        )
-    }
-
-    /// A TLS client presenting a certificate with `common_name`, or none.
-    fn client(&self, common_name: Option<&str>) -> tokio_rustls::TlsConnector {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.der().clone()).unwrap();
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
-        let config = match common_name {
-            Some(cn) => {
-                let (cert, key) = self.issue(cn, &[]);
-                let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-                builder
-                    .with_client_auth_cert(vec![cert.der().clone()], key)
-                    .unwrap()
-            }
-            None => builder.with_no_client_auth(),
-        };
-        tokio_rustls::TlsConnector::from(Arc::new(config))
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// `[backend.basic_station]` for TLS with `pki`'s server certificate,
+/// requiring client certificates from its CA.
+fn station_tls(pki: &Pki) -> String {
+    format!(
+        "[backend.basic_station]\ntls_cert = \"{}\"\ntls_key = \"{}\"\nca_cert = \"{}\"\n",
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        pki.ca.display()
+    )
 }
 
 async fn tls_connect(
@@ -539,12 +432,13 @@ async fn tls_connect(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_client_certificates_must_name_the_station() {
-    let pki = Pki::new();
-    let mut s = Setup::start(&pki.config()).await;
+    let dir = TempDir::new("bs-tls");
+    let pki = Pki::generate(&dir, "pki");
+    let mut s = Setup::start(&station_tls(&pki)).await;
     let path = format!("/gateway/{GATEWAY_ID}");
 
     // The station's own certificate: accepted; router-info answers wss://.
-    let own = pki.client(Some(GATEWAY_ID));
+    let own = pki.connector(Some(GATEWAY_ID));
     let mut info = tls_connect(&own, s.addr, "/router-info").await.unwrap();
     info.send(json!({ "router": GATEWAY_ID })).await;
     let answer = info.recv().await;
@@ -563,7 +457,7 @@ async fn tls_client_certificates_must_name_the_station() {
     assert_eq!(up.rx_info.unwrap().gateway_id, GATEWAY_ID);
 
     // Another gateway's certificate: 403, before any websocket.
-    let other = pki.client(Some("0102030405060709"));
+    let other = pki.connector(Some("0102030405060709"));
     let err = tls_connect(&other, s.addr, &path).await.err().unwrap();
     assert!(err.contains("403"), "{err}");
     // ...and router-info refuses to point it anywhere.
@@ -576,7 +470,7 @@ async fn tls_client_certificates_must_name_the_station() {
     );
 
     // No certificate: the handshake fails (TLS 1.3 reports it on first use).
-    let none = pki.client(None);
+    let none = pki.connector(None);
     assert!(tls_connect(&none, s.addr, &path).await.is_err());
 
     station.ws.close(None).await.unwrap();
@@ -632,13 +526,7 @@ async fn filters_metadata_and_exec_commands() {
     )
     .await;
     // Stats may come first: skip them.
-    let exec: gw::GatewayCommandExecResponse = loop {
-        let p = s.ns.next().await;
-        if p.topic == s.topic("event/exec") {
-            break gw::decode(&p.payload, Encoding::Protobuf).unwrap();
-        }
-        assert_eq!(p.topic, s.topic("event/stats"));
-    };
+    let exec: gw::GatewayCommandExecResponse = s.next_on("event/exec", Some("event/stats")).await;
     assert_eq!((exec.exec_id, exec.stdout.as_slice()), (9, &b"hello"[..]));
     assert_eq!(exec.gateway_id, GATEWAY_ID);
     assert!(exec.error.is_empty(), "{}", exec.error);
@@ -653,23 +541,12 @@ async fn filters_metadata_and_exec_commands() {
         },
     )
     .await;
-    let exec: gw::GatewayCommandExecResponse = loop {
-        let p = s.ns.next().await;
-        if p.topic == s.topic("event/exec") {
-            break gw::decode(&p.payload, Encoding::Protobuf).unwrap();
-        }
-    };
+    let exec: gw::GatewayCommandExecResponse = s.next_on("event/exec", None).await;
     assert_eq!(exec.exec_id, 10);
     assert!(!exec.error.is_empty());
 
     station.ws.close(None).await.unwrap();
-    loop {
-        let p = s.ns.next().await;
-        if p.topic == s.topic("state/conn") {
-            let conn: gw::ConnState = gw::decode(&p.payload, Encoding::Protobuf).unwrap();
-            assert_eq!(conn.state(), gw::conn_state::State::Offline);
-            break;
-        }
-    }
+    let conn: gw::ConnState = s.next_on("state/conn", None).await;
+    assert_eq!(conn.state(), gw::conn_state::State::Offline);
     s.stop().await;
 }

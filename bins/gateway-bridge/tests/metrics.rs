@@ -10,47 +10,48 @@ use std::time::Duration;
 use gateway_bridge::Bridge;
 use gateway_bridge::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
-const EUI: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+#[path = "support/bridge.rs"]
+mod bridge;
+#[path = "support/forwarder.rs"]
+mod forwarder;
+
+use bridge::{RunningBridge, Topics, WAIT};
+use forwarder::Forwarder;
 
 struct Running {
     udp: SocketAddr,
     metrics: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
+    bridge: RunningBridge,
 }
 
 async fn start(broker: &str) -> Running {
-    let config = Config::from_toml_strs(&[&format!(
-        r#"
-        [backend.semtech_udp]
-        udp_bind = "127.0.0.1:0"
-        [integration.mqtt.auth.generic]
-        servers = ["{broker}"]
-        [metrics.prometheus]
-        endpoint_enabled = true
-        bind = "127.0.0.1:0"
-        "#
-    )])
+    let topics = Topics::new("gwb-metrics-test");
+    let config = Config::from_toml_strs(&[
+        &format!(
+            r#"
+            [backend.semtech_udp]
+            udp_bind = "127.0.0.1:0"
+            [integration.mqtt.auth.generic]
+            servers = ["{broker}"]
+            [metrics.prometheus]
+            endpoint_enabled = true
+            bind = "127.0.0.1:0"
+            "#
+        ),
+        &topics.config(),
+    ])
     .unwrap();
     let bridge = Bridge::bind(config).await.unwrap();
     let udp = bridge.local_addr();
     let metrics = bridge.metrics_addr().expect("metrics endpoint enabled");
     assert_ne!(metrics.port(), 0);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(bridge.run(async {
-        let _ = stopped.await;
-    }));
     Running {
         udp,
         metrics,
-        stop,
-        task,
+        bridge: RunningBridge::spawn(bridge),
     }
 }
 
@@ -91,25 +92,16 @@ async fn metrics_count_udp_traffic_and_errors() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let broker = format!("tcp://{}", closed.local_addr().unwrap());
     drop(closed);
-    let bridge = start(&broker).await;
+    let mut bridge = start(&broker).await;
 
     let (status, _, body) = get(bridge.metrics, "/health").await;
     assert_eq!(status, 200, "{body}");
 
-    let gateway = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    gateway.connect(bridge.udp).await.unwrap();
+    let gateway = Forwarder::new(bridge.udp).await;
     // Garbage first: the bridge reads datagrams in order, so the PULL_ACK
     // below proves both were handled.
-    gateway.send(&[0xff]).await.unwrap();
-    let mut pull_data = vec![2, 0x12, 0x34, 0x02];
-    pull_data.extend_from_slice(&EUI);
-    gateway.send(&pull_data).await.unwrap();
-    let mut buf = [0u8; 64];
-    let len = timeout(WAIT, gateway.recv(&mut buf))
-        .await
-        .expect("PULL_ACK")
-        .unwrap();
-    assert_eq!(&buf[..len], &[2, 0x12, 0x34, 0x04]);
+    gateway.pull_raw(&[0xff]).await;
+    gateway.pull_data(0x1234).await;
 
     let (status, head, text) = get(bridge.metrics, "/metrics").await;
     assert_eq!(status, 200, "{text}");
@@ -164,19 +156,14 @@ async fn metrics_count_udp_traffic_and_errors() {
     let (status, _, _) = get(bridge.metrics, "/nope").await;
     assert_eq!(status, 404);
 
-    bridge.stop.send(()).unwrap();
-    timeout(WAIT, bridge.task)
-        .await
-        .expect("bridge stops")
-        .unwrap()
-        .unwrap();
+    bridge.bridge.stop().await;
     // The endpoint goes away with the bridge.
     assert!(TcpStream::connect(bridge.metrics).await.is_err());
 }
 
 #[tokio::test]
 async fn mqtt_connection_state_is_a_gauge() {
-    let bridge = start("tcp://127.0.0.1:1883").await;
+    let mut bridge = start("tcp://127.0.0.1:1883").await;
     let connected = async {
         loop {
             let (_, _, text) = get(bridge.metrics, "/metrics").await;
@@ -189,10 +176,5 @@ async fn mqtt_connection_state_is_a_gauge() {
     timeout(WAIT, connected)
         .await
         .expect("mqtt_connected 1: is Mosquitto running on 127.0.0.1:1883?");
-    bridge.stop.send(()).unwrap();
-    timeout(WAIT, bridge.task)
-        .await
-        .expect("bridge stops")
-        .unwrap()
-        .unwrap();
+    bridge.bridge.stop().await;
 }

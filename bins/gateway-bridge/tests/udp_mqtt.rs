@@ -5,217 +5,34 @@
 //! Every test uses its own topic prefix, so tests run in parallel and leave
 //! nothing behind (retained states are cleared at the end).
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
-use gateway_bridge::Bridge;
-use gateway_bridge::config::Config;
-use packet_forwarder::gw::{self, Encoding};
-use serde_json::{Value, json};
-use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio::time::timeout;
-
+#[path = "support/bridge.rs"]
+mod bridge;
+#[path = "support/forwarder.rs"]
+mod forwarder;
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/network_server.rs"]
 mod network_server;
 
-use network_server::{BROKER, NetworkServer, WAIT};
+use bridge::GATEWAY_ID;
+use harness::{Harness, UPLINK_TMST};
+use network_server::{SYSTEM_BROKER_PORT, downlink_item};
+use packet_forwarder::gw::{self, Encoding};
+use serde_json::{Value, json};
 
-const GATEWAY_ID: &str = "0102030405060708";
-const EUI: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
-
-/// A Semtech UDP packet forwarder: PUSH_DATA from one socket, PULL_DATA from
-/// another, as the reference forwarder does.
-struct Forwarder {
-    push: UdpSocket,
-    pull: UdpSocket,
-    bridge: SocketAddr,
+/// A bridge with the marshaler `encoding` on the shared Mosquitto, a
+/// forwarder and a network server.
+async fn start(encoding: Encoding) -> Harness {
+    Harness::start_with(SYSTEM_BROKER_PORT, encoding, "").await
 }
 
-impl Forwarder {
-    async fn new(bridge: SocketAddr) -> Self {
-        Self {
-            push: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
-            pull: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
-            bridge,
-        }
-    }
-
-    fn datagram(token: u16, identifier: u8, json: Option<&Value>) -> Vec<u8> {
-        let mut d = vec![2];
-        d.extend_from_slice(&token.to_be_bytes());
-        d.push(identifier);
-        d.extend_from_slice(&EUI);
-        if let Some(json) = json {
-            d.extend_from_slice(json.to_string().as_bytes());
-        }
-        d
-    }
-
-    async fn recv(socket: &UdpSocket, what: &str) -> Vec<u8> {
-        let mut buf = vec![0; 65_536];
-        let (len, _) = timeout(WAIT, socket.recv_from(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
-            .unwrap();
-        buf.truncate(len);
-        buf
-    }
-
-    async fn pull_data(&self, token: u16) {
-        let d = Self::datagram(token, 2, None);
-        self.pull.send_to(&d, self.bridge).await.unwrap();
-        let ack = Self::recv(&self.pull, "PULL_ACK").await;
-        let [hi, lo] = token.to_be_bytes();
-        assert_eq!(ack, [2, hi, lo, 4], "PULL_ACK");
-    }
-
-    async fn push_data(&self, token: u16, json: &Value) {
-        let d = Self::datagram(token, 0, Some(json));
-        self.push.send_to(&d, self.bridge).await.unwrap();
-        let ack = Self::recv(&self.push, "PUSH_ACK").await;
-        let [hi, lo] = token.to_be_bytes();
-        assert_eq!(ack, [2, hi, lo, 1], "PUSH_ACK");
-    }
-
-    /// The next PULL_RESP on the pull socket: its token and `txpk`.
-    async fn pull_resp(&self) -> (u16, Value) {
-        let d = Self::recv(&self.pull, "PULL_RESP").await;
-        assert!(
-            d.len() > 4 && d[0] == 2 && d[3] == 3,
-            "not a PULL_RESP: {d:?}"
-        );
-        let json: Value = serde_json::from_slice(&d[4..]).expect("PULL_RESP JSON");
-        (u16::from_be_bytes([d[1], d[2]]), json["txpk"].clone())
-    }
-
-    async fn tx_ack(&self, token: u16, error: Option<&str>) {
-        let json = error.map(|e| json!({"txpk_ack": {"error": e}}));
-        let d = Self::datagram(token, 5, json.as_ref());
-        self.pull.send_to(&d, self.bridge).await.unwrap();
-    }
-}
-
-struct Setup {
-    ns: NetworkServer,
-    fwd: Forwarder,
-    prefix: String,
-    encoding: Encoding,
-    shutdown: Option<oneshot::Sender<()>>,
-    bridge: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Setup {
-    async fn start(marshaler: &str) -> Self {
-        let prefix = format!("gwb-test-{:016x}", rand::random::<u64>());
-        let ns = NetworkServer::connect(&[
-            format!("{prefix}/gateway/+/event/+"),
-            format!("{prefix}/gateway/+/state/+"),
-        ])
-        .await;
-        let config = Config::from_toml_strs(&[&format!(
-            r#"
-            [backend.semtech_udp]
-            udp_bind = "127.0.0.1:0"
-            [integration]
-            marshaler = "{marshaler}"
-            [integration.mqtt]
-            event_topic_template = "{prefix}/gateway/{{{{ .GatewayID }}}}/event/{{{{ .EventType }}}}"
-            state_topic_template = "{prefix}/gateway/{{{{ .GatewayID }}}}/state/{{{{ .StateType }}}}"
-            command_topic_template = "{prefix}/gateway/{{{{ .GatewayID }}}}/command/#"
-            [integration.mqtt.auth.generic]
-            servers = ["tcp://{}:{}"]
-            "#,
-            BROKER.0, BROKER.1
-        )])
-        .unwrap();
-        let bridge = Bridge::bind(config).await.unwrap();
-        let fwd = Forwarder::new(bridge.local_addr()).await;
-        let (tx, rx) = oneshot::channel();
-        let bridge = tokio::spawn(bridge.run(async {
-            let _ = rx.await;
-        }));
-        Self {
-            ns,
-            fwd,
-            prefix,
-            encoding: if marshaler == "json" {
-                Encoding::Json
-            } else {
-                Encoding::Protobuf
-            },
-            shutdown: Some(tx),
-            bridge,
-        }
-    }
-
-    fn topic(&self, rest: &str) -> String {
-        format!("{}/gateway/{GATEWAY_ID}/{rest}", self.prefix)
-    }
-
-    fn decode<M: gw::GwMessage>(&self, p: &rumqttc::Publish) -> M {
-        assert_eq!(
-            gw::Encoding::detect(&p.payload),
-            self.encoding,
-            "payload on {} is not in the configured encoding",
-            p.topic
-        );
-        gw::decode(&p.payload, self.encoding).unwrap()
-    }
-
-    async fn expect_state(&mut self, state: gw::conn_state::State) {
-        let p = self.ns.expect(&self.topic("state/conn")).await;
-        let conn: gw::ConnState = self.decode(&p);
-        assert_eq!(conn.gateway_id, GATEWAY_ID);
-        assert_eq!(conn.state(), state);
-    }
-
-    /// The retained `state/conn`, as a client subscribing now sees it.
-    async fn retained_state(&self) -> gw::ConnState {
-        let mut late = NetworkServer::connect(&[self.topic("state/conn")]).await;
-        let p = late.expect(&self.topic("state/conn")).await;
-        assert!(p.retain, "state/conn is not retained");
-        self.decode(&p)
-    }
-
-    async fn send_downlink(&self, frame: &gw::DownlinkFrame) {
-        self.ns
-            .publish(
-                &self.topic("command/down"),
-                gw::encode(frame, self.encoding),
-                false,
-            )
-            .await;
-    }
-
-    async fn expect_ack(&mut self, downlink_id: u32, statuses: &[gw::TxAckStatus]) {
-        let p = self.ns.expect(&self.topic("event/ack")).await;
-        let ack: gw::DownlinkTxAck = self.decode(&p);
-        assert_eq!(ack.gateway_id, GATEWAY_ID);
-        assert_eq!(ack.downlink_id, downlink_id);
-        let got: Vec<_> = ack.items.iter().map(|i| i.status()).collect();
-        assert_eq!(got, statuses);
-    }
-
-    /// Stops the bridge, checks it marks the gateway OFFLINE, and clears the
-    /// retained state.
-    async fn stop(mut self) {
-        self.shutdown.take().unwrap().send(()).unwrap();
-        timeout(WAIT, &mut self.bridge)
-            .await
-            .expect("bridge did not stop")
-            .unwrap()
-            .unwrap();
-        self.expect_state(gw::conn_state::State::Offline).await;
-        self.ns
-            .publish(&self.topic("state/conn"), Vec::new(), true)
-            .await;
-    }
-}
-
+/// PUSH_DATA with four uplinks: the first at `tmst` [`UPLINK_TMST`], which
+/// the downlinks of [`check_downlinks`] answer, the third with a bad CRC.
 fn rxpk_datagram() -> Value {
     json!({"rxpk": [
-        {"tmst": 3_512_348_611u32, "chan": 2, "rfch": 0, "freq": 866.349812, "stat": 1,
+        {"tmst": UPLINK_TMST, "chan": 2, "rfch": 0, "freq": 866.349812, "stat": 1,
          "modu": "LORA", "datr": "SF7BW125", "codr": "4/6", "rssi": -35, "lsnr": 5.1,
          "size": 4, "data": "AQIDBA=="},
         {"tmst": 1000, "chan": 7, "rfch": 1, "freq": 868.8, "stat": 1,
@@ -245,7 +62,7 @@ fn lora(frame: &gw::UplinkFrame) -> gw::LoraModulationInfo {
     }
 }
 
-async fn check_uplinks(s: &mut Setup) {
+async fn check_uplinks(s: &mut Harness) {
     s.fwd.push_data(0x0a0b, &rxpk_datagram()).await;
     let mut frames = Vec::new();
     for _ in 0..3 {
@@ -273,7 +90,7 @@ async fn check_uplinks(s: &mut Setup) {
     assert_eq!(l.code_rate(), gw::CodeRate::Cr46);
     assert_eq!((rx[0].rssi, rx[0].snr), (-35, 5.1));
     assert_eq!((rx[0].channel, rx[0].rf_chain), (2, 0));
-    assert_eq!(rx[0].context, 3_512_348_611u32.to_be_bytes());
+    assert_eq!(rx[0].context, UPLINK_TMST.to_be_bytes());
 
     assert_eq!(frames[1].phy_payload, [0xff, 0x00]);
     assert_eq!(tx[1].frequency, 868_800_000);
@@ -293,36 +110,6 @@ async fn check_uplinks(s: &mut Setup) {
     assert_eq!(rx[2].context, 42u32.to_be_bytes());
 }
 
-fn downlink_item(frequency: u32, sf: u32, delay_s: i64, payload: &[u8]) -> gw::DownlinkFrameItem {
-    gw::DownlinkFrameItem {
-        phy_payload: payload.to_vec(),
-        tx_info: Some(gw::DownlinkTxInfo {
-            frequency,
-            power: 14,
-            modulation: Some(gw::Modulation {
-                parameters: Some(gw::modulation::Parameters::Lora(gw::LoraModulationInfo {
-                    bandwidth: 125_000,
-                    spreading_factor: sf,
-                    code_rate: gw::CodeRate::Cr45.into(),
-                    polarization_inversion: true,
-                    ..Default::default()
-                })),
-            }),
-            timing: Some(gw::Timing {
-                parameters: Some(gw::timing::Parameters::Delay(gw::DelayTimingInfo {
-                    delay: Some(gw::Duration {
-                        seconds: delay_s,
-                        nanos: 0,
-                    }),
-                })),
-            }),
-            context: 3_512_348_611u32.to_be_bytes().to_vec(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn check_txpk(txpk: &Value, freq_mhz: f64, datr: &str, tmst: u32, data: &str, size: u64) {
     assert!(!txpk["imme"].as_bool().unwrap_or(false), "{txpk}");
     assert_eq!(txpk["tmst"].as_u64(), Some(u64::from(tmst)), "{txpk}");
@@ -337,28 +124,18 @@ fn check_txpk(txpk: &Value, freq_mhz: f64, datr: &str, tmst: u32, data: &str, si
     assert_eq!(txpk["data"], data, "{txpk}");
 }
 
-async fn check_downlinks(s: &mut Setup) {
-    // One item, accepted.
-    let frame = gw::DownlinkFrame {
-        downlink_id: 0x1234_5678,
-        gateway_id: GATEWAY_ID.into(),
-        items: vec![downlink_item(868_100_000, 7, 1, &[0x60, 1, 2])],
-        ..Default::default()
-    };
-    s.send_downlink(&frame).await;
-    let (token, txpk) = s.fwd.pull_resp().await;
-    assert_eq!(token, 0x5678, "PULL_RESP token = downlink_id as u16");
+async fn check_downlinks(s: &mut Harness) {
+    // One item, RX1 of the first uplink, accepted.
+    let txpk = s.check_downlink(0x1234_5678, true).await;
     check_txpk(&txpk, 868.1, "SF7BW125", 3_513_348_611, "YAEC", 3);
-    s.fwd.tx_ack(token, None).await;
-    s.expect_ack(0x1234_5678, &[gw::TxAckStatus::Ok]).await;
 
     // RX1 refused (TOO_LATE), RX2 accepted.
     let frame = gw::DownlinkFrame {
         downlink_id: 0x0000_9abc,
         gateway_id: GATEWAY_ID.into(),
         items: vec![
-            downlink_item(868_300_000, 9, 1, &[0xa0]),
-            downlink_item(869_525_000, 12, 2, &[0xa0]),
+            downlink_item(868_300_000, 9, 1, &UPLINK_TMST.to_be_bytes(), &[0xa0]),
+            downlink_item(869_525_000, 12, 2, &UPLINK_TMST.to_be_bytes(), &[0xa0]),
         ],
         ..Default::default()
     };
@@ -385,13 +162,12 @@ async fn check_downlinks(s: &mut Setup) {
         false,
     )
     .await;
-    s.ns.expect_silence().await;
+    s.ns.expect_silence(Duration::from_millis(300)).await;
 }
 
-async fn full_exchange(marshaler: &str) {
-    let mut s = Setup::start(marshaler).await;
-    s.fwd.pull_data(0x0102).await;
-    s.expect_state(gw::conn_state::State::Online).await;
+async fn full_exchange(encoding: Encoding) {
+    let mut s = start(encoding).await;
+    s.connect_gateway().await;
     let retained = s.retained_state().await;
     assert_eq!(retained.gateway_id, GATEWAY_ID);
     assert_eq!(retained.state(), gw::conn_state::State::Online);
@@ -400,7 +176,7 @@ async fn full_exchange(marshaler: &str) {
     check_downlinks(&mut s).await;
 
     // A malformed datagram is answered with nothing and changes nothing.
-    s.fwd.push.send_to(b"\x02\x00", s.fwd.bridge).await.unwrap();
+    s.fwd.push_raw(b"\x02\x00").await;
     s.fwd.pull_data(0x0103).await;
 
     s.stop().await;
@@ -408,17 +184,17 @@ async fn full_exchange(marshaler: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_gateway_reaches_mqtt_with_protobuf() {
-    full_exchange("protobuf").await;
+    full_exchange(Encoding::Protobuf).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_gateway_reaches_mqtt_with_json() {
-    full_exchange("json").await;
+    full_exchange(Encoding::Json).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stat_is_published_as_gateway_stats() {
-    let mut s = Setup::start("json").await;
+    let mut s = start(Encoding::Json).await;
     s.fwd.pull_data(1).await;
     s.expect_state(gw::conn_state::State::Online).await;
     s.fwd

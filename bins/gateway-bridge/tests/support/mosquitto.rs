@@ -1,15 +1,23 @@
-//! A private Mosquitto per test, on ports of its own, killed on drop, and
-//! the certificates its TLS listener needs.
+//! A private Mosquitto per test, on ports of its own, killed on drop.
 //!
 //! Tests run in parallel: each one makes its own [`TempDir`], its own
-//! [`Pki`] and its own [`Mosquitto`], so nothing is shared but the binary.
+//! certificates (`pki.rs`) and its own [`Mosquitto`], so nothing is shared
+//! but the binary.
 //!
 //! ```ignore
 //! let dir = TempDir::new("tls");
-//! let pki = Pki::generate(&dir, "good");
-//! let broker = Mosquitto::start(&dir, Some(pki.listener(true))).await;
+//! let pki = Pki::generate(&dir, "pki");
+//! let tls = TlsListener {
+//!     cafile: pki.ca.clone(),
+//!     certfile: pki.server_cert.clone(),
+//!     keyfile: pki.server_key.clone(),
+//!     require_certificate: true,
+//! };
+//! let broker = Mosquitto::start(&dir, Some(tls)).await;
 //! // plain MQTT on broker.port, TLS with client certificates on broker.tls_port()
 //! ```
+//!
+//! Needs `temp_dir.rs` beside it in the test crate.
 // Each test file uses a part of it.
 #![allow(dead_code, unreachable_pub)]
 
@@ -19,120 +27,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use tokio::net::TcpStream;
+
+use crate::temp_dir::TempDir;
 
 /// How long a broker may take to accept connections.
 const STARTUP: Duration = Duration::from_secs(10);
 /// Attempts at finding free ports (another test may take a port between
 /// the probe and Mosquitto's bind).
 const ATTEMPTS: usize = 5;
-
-/// A directory of its own under the system's temporary directory, removed
-/// on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// `<tmp>/gwb-<name>-<pid>-<random>`, created.
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "gwb-{name}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    /// The path of `file` in the directory.
-    pub fn join(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A CA, a server certificate for `127.0.0.1` and `localhost`, and a
-/// client certificate whose Common Name is `gateway-bridge`, as PEM files.
-pub struct Pki {
-    /// The CA certificate.
-    pub ca: PathBuf,
-    /// The server's certificate.
-    pub server_cert: PathBuf,
-    /// The server's private key (PKCS#8).
-    pub server_key: PathBuf,
-    /// The client's certificate.
-    pub client_cert: PathBuf,
-    /// The client's private key (PKCS#8).
-    pub client_key: PathBuf,
-}
-
-impl Pki {
-    /// Generates a fresh CA and the certificates it signs into `dir`, the
-    /// file names starting with `name`.
-    pub fn generate(dir: &TempDir, name: &str) -> Self {
-        let write = |file: &str, pem: String| {
-            let path = dir.join(&format!("{name}-{file}"));
-            std::fs::write(&path, pem).unwrap();
-            path
-        };
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, format!("gateway-bridge test CA {name}"));
-        let ca = write("ca.pem", ca_params.self_signed(&ca_key).unwrap().pem());
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf = |names: Vec<String>, cn: &str, usage: ExtendedKeyUsagePurpose| {
-            let key = KeyPair::generate().unwrap();
-            let mut params = CertificateParams::new(names).unwrap();
-            params.distinguished_name.push(DnType::CommonName, cn);
-            params.extended_key_usages = vec![usage];
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            (
-                write(&format!("{cn}.pem"), cert.pem()),
-                write(&format!("{cn}.key"), key.serialize_pem()),
-            )
-        };
-        let (server_cert, server_key) = leaf(
-            vec!["127.0.0.1".into(), "localhost".into()],
-            "localhost",
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_cert, client_key) = leaf(
-            Vec::new(),
-            "gateway-bridge",
-            ExtendedKeyUsagePurpose::ClientAuth,
-        );
-        Self {
-            ca,
-            server_cert,
-            server_key,
-            client_cert,
-            client_key,
-        }
-    }
-
-    /// A TLS listener with this server certificate, trusting this CA for
-    /// client certificates.
-    pub fn listener(&self, require_certificate: bool) -> TlsListener {
-        TlsListener {
-            cafile: self.ca.clone(),
-            certfile: self.server_cert.clone(),
-            keyfile: self.server_key.clone(),
-            require_certificate,
-        }
-    }
-}
 
 /// Mosquitto's TLS listener settings.
 pub struct TlsListener {

@@ -81,6 +81,10 @@ struct Args {
     /// the runtime's workers.
     #[arg(long)]
     block_on: bool,
+    /// Run the in-process bridge on a single-threaded runtime (one thread
+    /// for the bridge loop and its MQTT task).
+    #[arg(long)]
+    current_thread: bool,
     /// Do not stop a mode at its first rate with loss.
     #[arg(long)]
     no_stop: bool,
@@ -255,11 +259,15 @@ enum BridgeTask {
 }
 
 impl InProcessBridge {
-    fn start(prefix: &str, block_on: bool) -> anyhow::Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .thread_name(BRIDGE_THREADS)
-            .enable_all()
-            .build()?;
+    fn start(prefix: &str, block_on: bool, current_thread: bool) -> anyhow::Result<Self> {
+        let rt = if current_thread {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+        }
+        .thread_name(BRIDGE_THREADS)
+        .enable_all()
+        .build()?;
         let config = Config::from_toml_strs(&[&format!(
             r#"
             [backend.semtech_udp]
@@ -282,11 +290,16 @@ impl InProcessBridge {
             let _ = rx.await;
         };
         let rt = Arc::new(rt);
-        let task = if block_on {
+        let task = if block_on || current_thread {
             let thread_rt = Arc::clone(&rt);
+            let name = if current_thread {
+                BRIDGE_THREADS.to_owned()
+            } else {
+                format!("{BRIDGE_THREADS}-main")
+            };
             BridgeTask::BlockOn(
                 std::thread::Builder::new()
-                    .name(format!("{BRIDGE_THREADS}-main"))
+                    .name(name)
                     .spawn(move || thread_rt.block_on(bridge.run(shutdown_signal)))?,
             )
         } else {
@@ -519,7 +532,11 @@ fn run_rung(
     let counter = Counter::start(sub_rt, &prefix)?;
     let bridge = match args.bridge {
         Some(_) => None,
-        None => Some(InProcessBridge::start(&prefix, args.block_on)?),
+        None => Some(InProcessBridge::start(
+            &prefix,
+            args.block_on,
+            args.current_thread,
+        )?),
     };
     let addr = args
         .bridge

@@ -120,11 +120,19 @@ pub struct General {
     /// `log_level`: 0 panic … 4 info, 5 debug (ChirpStack's numbers; 6 is
     /// trace here). `RUST_LOG`, when set, wins.
     pub log_level: u8,
+    /// `worker_threads` (an extension): 1 runs the bridge on one thread,
+    /// which costs the least CPU per uplink (no hand-offs between the UDP
+    /// loop and the MQTT client); more spread many TLS Basics Station
+    /// connections over cores.
+    pub worker_threads: usize,
 }
 
 impl Default for General {
     fn default() -> Self {
-        Self { log_level: 4 }
+        Self {
+            log_level: 4,
+            worker_threads: 1,
+        }
     }
 }
 
@@ -648,6 +656,12 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |s: String| Err(ConfigError::Value(s));
+        if !(1..=1024).contains(&self.general.worker_threads) {
+            return bad(format!(
+                "general.worker_threads {} is not between 1 and 1024",
+                self.general.worker_threads
+            ));
+        }
         if self.backend.kinds.is_empty() {
             return bad("backend.type names no backend".into());
         }

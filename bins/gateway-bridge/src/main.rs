@@ -45,13 +45,21 @@ fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    // The bridge loop runs as a task on a worker thread: driven directly by
-    // block_on it ran outside the workers, and every MQTT publish crossed threads
-    // (2-4x the CPU per uplink in examples/udp_load.rs).
+    // One thread by default: the UDP loop and the MQTT client then hand
+    // messages over without cross-thread wake-ups, the cheapest per uplink
+    // (docs/benchmarks.md). With more threads the bridge loop is spawned
+    // onto a worker: driven by block_on it would run outside the workers
+    // and every MQTT publish would cross threads.
+    let runtime = if config.general.worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.general.worker_threads)
+            .enable_all()
+            .build()?
+    };
     runtime.block_on(async {
         tokio::spawn(gateway_bridge::run(config, shutdown_signal()))
             .await

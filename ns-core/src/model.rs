@@ -1,0 +1,531 @@
+//! The network server's records: what storage keeps and the sans-IO logic
+//! reads and returns.
+//!
+//! Identifiers are the `lorawan` types (`Eui64`, `DevAddr`, keys); objects
+//! owned by a tenant have UUIDs as in ChirpStack. A [`DeviceSession`] is the
+//! device's LoRaWAN state once activated (OTAA or ABP): its keys, counters,
+//! radio settings, ADR and MAC-command bookkeeping. Storage keeps its
+//! frame counter `f_cnt_up` in a column of its own as well, so an uplink is
+//! processed once even with several server instances (a conditional update
+//! on that column).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use lorawan::keys::{AppKey, AppSKey, FNwkSIntKey, NwkKey, NwkSEncKey, SNwkSIntKey};
+use lorawan::region::{Region, Revision};
+use lorawan::{DevAddr, Eui64, NetId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The LoRaWAN MAC (link-layer) version a device implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MacVersion {
+    /// LoRaWAN 1.0.0.
+    #[serde(rename = "1.0.0")]
+    V1_0_0,
+    /// LoRaWAN 1.0.1.
+    #[serde(rename = "1.0.1")]
+    V1_0_1,
+    /// LoRaWAN 1.0.2.
+    #[serde(rename = "1.0.2")]
+    V1_0_2,
+    /// LoRaWAN 1.0.3.
+    #[serde(rename = "1.0.3")]
+    V1_0_3,
+    /// LoRaWAN 1.0.4.
+    #[serde(rename = "1.0.4")]
+    V1_0_4,
+    /// LoRaWAN 1.1.0.
+    #[serde(rename = "1.1.0")]
+    V1_1_0,
+}
+
+impl MacVersion {
+    /// LoRaWAN 1.1 (separate network keys, OptNeg, FOpts encryption).
+    pub const fn is_1_1(self) -> bool {
+        matches!(self, Self::V1_1_0)
+    }
+
+    /// Whether DevNonces must increase (1.0.4 and 1.1), rather than only
+    /// never repeat (1.0.0–1.0.3).
+    pub const fn dev_nonce_increases(self) -> bool {
+        matches!(self, Self::V1_0_4 | Self::V1_1_0)
+    }
+
+    /// The version's name, `"1.0.3"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V1_0_0 => "1.0.0",
+            Self::V1_0_1 => "1.0.1",
+            Self::V1_0_2 => "1.0.2",
+            Self::V1_0_3 => "1.0.3",
+            Self::V1_0_4 => "1.0.4",
+            Self::V1_1_0 => "1.1.0",
+        }
+    }
+}
+
+/// The device classes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeviceClass {
+    /// Class A: downlinks only after uplinks.
+    #[default]
+    A,
+    /// Class B: ping slots synchronised by beacons.
+    B,
+    /// Class C: continuously listening.
+    C,
+}
+
+/// A tenant: the owner of applications, device profiles and gateways.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Tenant {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// DevAddr prefixes (`"26000000/7"`) for its devices' joins; empty: the
+    /// network's.
+    pub dev_addr_prefixes: Vec<String>,
+    /// Whether its gateways' uplinks are only for its own devices.
+    pub private_gateways_up: bool,
+    /// Whether its gateways send only its own devices' downlinks.
+    pub private_gateways_down: bool,
+}
+
+impl Tenant {
+    /// A tenant with a new id and default settings.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            dev_addr_prefixes: Vec::new(),
+            private_gateways_up: false,
+            private_gateways_down: false,
+        }
+    }
+}
+
+/// An application: a group of devices whose events go to the same
+/// integrations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Application {
+    /// Its id.
+    pub id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// Its name.
+    pub name: String,
+}
+
+impl Application {
+    /// An application with a new id.
+    pub fn new(tenant_id: Uuid, name: impl Into<String>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            tenant_id,
+            name: name.into(),
+        }
+    }
+}
+
+/// What devices of one kind share: LoRaWAN version, region, class support,
+/// ADR algorithm, ABP radio settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceProfile {
+    /// Its id.
+    pub id: Uuid,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The region.
+    pub region: Region,
+    /// The region configuration it belongs to (`eu868`, `us915_0`); the
+    /// gateways' MQTT topic prefix.
+    pub region_config_id: String,
+    /// The MAC version.
+    pub mac_version: MacVersion,
+    /// The regional parameters revision.
+    pub reg_params_revision: Revision,
+    /// Whether devices join (OTAA) rather than being activated (ABP).
+    pub supports_otaa: bool,
+    /// Class B support.
+    pub supports_class_b: bool,
+    /// Class C support.
+    pub supports_class_c: bool,
+    /// The ADR algorithm (`"default"`).
+    pub adr_algorithm_id: String,
+    /// The expected uplink interval.
+    pub uplink_interval: Duration,
+    /// DevStatusReq per day (0: never).
+    pub device_status_req_interval: u32,
+    /// Flush the queue when a device (re)joins.
+    pub flush_queue_on_activate: bool,
+    /// ABP: RX1 delay in seconds.
+    pub abp_rx1_delay: u8,
+    /// ABP: RX1 data-rate offset.
+    pub abp_rx1_dr_offset: u8,
+    /// ABP: RX2 data rate.
+    pub abp_rx2_dr: u8,
+    /// ABP: RX2 frequency, Hz.
+    pub abp_rx2_frequency: u32,
+    /// How long a class C confirmed downlink waits for its ACK.
+    pub class_c_timeout: Duration,
+}
+
+impl DeviceProfile {
+    /// A profile with a new id: OTAA, class A, the default ADR algorithm,
+    /// the region's RX2 defaults for ABP.
+    pub fn new(
+        tenant_id: Uuid,
+        name: impl Into<String>,
+        region: Region,
+        mac_version: MacVersion,
+        reg_params_revision: Revision,
+    ) -> Self {
+        let params = lorawan::region::params(region, reg_params_revision);
+        Self {
+            id: Uuid::new_v4(),
+            tenant_id,
+            name: name.into(),
+            region,
+            region_config_id: region.common_name().to_ascii_lowercase().replace('-', "_"),
+            mac_version,
+            reg_params_revision,
+            supports_otaa: true,
+            supports_class_b: false,
+            supports_class_c: false,
+            adr_algorithm_id: "default".into(),
+            uplink_interval: Duration::from_secs(3600),
+            device_status_req_interval: 1,
+            flush_queue_on_activate: true,
+            abp_rx1_delay: 1,
+            abp_rx1_dr_offset: 0,
+            abp_rx2_dr: params.rx2_dr,
+            abp_rx2_frequency: params.rx2_frequency,
+            class_c_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Device {
+    /// Its EUI.
+    pub dev_eui: Eui64,
+    /// Its application.
+    pub application_id: Uuid,
+    /// Its profile.
+    pub device_profile_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The JoinEUI it joins with (OTAA).
+    pub join_eui: Eui64,
+    /// Accept any frame counter (for devices that lose it on reset; weakens
+    /// replay protection).
+    pub skip_fcnt_check: bool,
+    /// Disabled devices' frames are dropped.
+    pub is_disabled: bool,
+    /// The class it runs now.
+    pub enabled_class: DeviceClass,
+    /// When its last uplink was received.
+    pub last_seen_at: Option<SystemTime>,
+    /// Its session, once activated.
+    pub session: Option<DeviceSession>,
+}
+
+impl Device {
+    /// A new, not yet activated device.
+    pub fn new(
+        dev_eui: Eui64,
+        application_id: Uuid,
+        device_profile_id: Uuid,
+        name: impl Into<String>,
+    ) -> Self {
+        Self {
+            dev_eui,
+            application_id,
+            device_profile_id,
+            name: name.into(),
+            join_eui: Eui64::from_u64(0),
+            skip_fcnt_check: false,
+            is_disabled: false,
+            enabled_class: DeviceClass::A,
+            last_seen_at: None,
+            session: None,
+        }
+    }
+}
+
+/// The root keys of an OTAA device and its join counters (the built-in
+/// join server's data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceKeys {
+    /// The device.
+    pub dev_eui: Eui64,
+    /// NwkKey; for LoRaWAN 1.0.x devices, the AppKey of the specification.
+    pub nwk_key: NwkKey,
+    /// AppKey of LoRaWAN 1.1 devices (unused by 1.0.x).
+    pub app_key: AppKey,
+    /// The last JoinNonce sent (24 bits), incremented per accepted join.
+    pub join_nonce: u32,
+}
+
+/// A session's extra uplink channel (NewChannelReq or CFList).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraChannel {
+    /// Frequency, Hz.
+    pub frequency: u32,
+    /// Lowest data rate.
+    pub min_dr: u8,
+    /// Highest data rate.
+    pub max_dr: u8,
+}
+
+/// One uplink remembered for ADR.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdrHistoryEntry {
+    /// The uplink's frame counter.
+    pub f_cnt: u32,
+    /// The best SNR over the gateways that heard it, dB.
+    pub max_snr: f32,
+    /// The best RSSI, dBm.
+    pub max_rssi: i32,
+    /// The TX power index the device used.
+    pub tx_power_index: u8,
+    /// How many gateways heard it.
+    pub gateway_count: u32,
+}
+
+/// A MAC command the server sent and awaits the answer of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMacCommand {
+    /// The command identifier.
+    pub cid: u8,
+    /// The request as sent (CID and payload), to interpret the answer.
+    pub request: Vec<u8>,
+    /// How many times it was sent without an answer.
+    pub attempts: u8,
+}
+
+/// A device's LoRaWAN session: set up by a join or by ABP activation,
+/// updated by every uplink and downlink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceSession {
+    /// The device address.
+    pub dev_addr: DevAddr,
+    /// The MAC version the session runs (1.1 only when both sides agreed).
+    pub mac_version: MacVersion,
+    /// FNwkSIntKey (1.0.x: the NwkSKey).
+    pub f_nwk_s_int_key: FNwkSIntKey,
+    /// SNwkSIntKey (1.0.x: the NwkSKey).
+    pub s_nwk_s_int_key: SNwkSIntKey,
+    /// NwkSEncKey (1.0.x: the NwkSKey).
+    pub nwk_s_enc_key: NwkSEncKey,
+    /// AppSKey.
+    pub app_s_key: AppSKey,
+    /// The next uplink frame counter expected (the last received + 1).
+    pub f_cnt_up: u32,
+    /// The next network downlink counter (1.1: FPort 0 and MAC-only; 1.0:
+    /// every downlink).
+    pub n_f_cnt_down: u32,
+    /// The next application downlink counter (1.1 only).
+    pub a_f_cnt_down: u32,
+    /// The FCnt of the last confirmed downlink, for the 1.1 uplink MIC of
+    /// its acknowledgement.
+    pub conf_f_cnt: u32,
+    /// RX1 delay, seconds (0 counts as 1).
+    pub rx1_delay: u8,
+    /// RX1 data-rate offset.
+    pub rx1_dr_offset: u8,
+    /// RX2 data rate.
+    pub rx2_dr: u8,
+    /// RX2 frequency, Hz.
+    pub rx2_frequency: u32,
+    /// The enabled uplink channels, as indices of the region's plan.
+    pub enabled_uplink_channel_indices: Vec<u8>,
+    /// Channels added by CFList or NewChannelReq.
+    pub extra_uplink_channels: Vec<ExtraChannel>,
+    /// Whether the device has ADR on (its last uplink's FCtrl.ADR).
+    pub adr: bool,
+    /// The data rate the device transmits at (last uplink).
+    pub dr: u8,
+    /// The TX power index the server last set.
+    pub tx_power_index: u8,
+    /// Transmissions per uplink the server last set.
+    pub nb_trans: u8,
+    /// The highest TX power index the device acknowledged.
+    pub max_supported_tx_power_index: u8,
+    /// Recent uplinks, for ADR (at most 20).
+    pub uplink_adr_history: Vec<AdrHistoryEntry>,
+    /// MAC commands sent and not answered yet.
+    pub mac_command_pending: Vec<PendingMacCommand>,
+    /// Failed answers per CID; the server stops retrying at a limit.
+    pub mac_command_error_count: BTreeMap<u8, u32>,
+    /// When DevStatusReq was last sent.
+    pub last_device_status_request: Option<SystemTime>,
+    /// The region configuration the session belongs to.
+    pub region_config_id: String,
+    /// 400 ms uplink dwell time (AS923 TXParamSetupReq).
+    pub uplink_dwell_time_400ms: bool,
+    /// 400 ms downlink dwell time.
+    pub downlink_dwell_time_400ms: bool,
+    /// MaxEIRP index (TXParamSetupReq).
+    pub uplink_max_eirp_index: u8,
+}
+
+/// A gateway registered with the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Gateway {
+    /// Its EUI.
+    pub gateway_id: Eui64,
+    /// Its tenant.
+    pub tenant_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// When it was last heard from (uplink or stats).
+    pub last_seen_at: Option<SystemTime>,
+    /// Latitude, degrees.
+    pub latitude: f64,
+    /// Longitude, degrees.
+    pub longitude: f64,
+    /// Altitude, metres.
+    pub altitude: f32,
+}
+
+impl Gateway {
+    /// A gateway of `tenant_id`, never seen.
+    pub fn new(gateway_id: Eui64, tenant_id: Uuid, name: impl Into<String>) -> Self {
+        Self {
+            gateway_id,
+            tenant_id,
+            name: name.into(),
+            last_seen_at: None,
+            latitude: 0.0,
+            longitude: 0.0,
+            altitude: 0.0,
+        }
+    }
+}
+
+/// A downlink waiting in a device's queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QueueItem {
+    /// Its id.
+    pub id: Uuid,
+    /// The device.
+    pub dev_eui: Eui64,
+    /// FPort (1–223).
+    pub f_port: u8,
+    /// Confirmed downlink.
+    pub confirmed: bool,
+    /// The payload (plain text; encrypted by the server).
+    pub data: Vec<u8>,
+    /// Sent and waiting for the ACK (confirmed) or the gateway's TX ack.
+    pub is_pending: bool,
+    /// The FCntDown it was sent with, once sent.
+    pub f_cnt_down: Option<u32>,
+    /// When a pending confirmed item times out.
+    pub timeout_after: Option<SystemTime>,
+    /// When it expires unsent.
+    pub expires_at: Option<SystemTime>,
+    /// When it was enqueued (the queue is in this order).
+    pub created_at: SystemTime,
+}
+
+impl QueueItem {
+    /// An item for `dev_eui` enqueued now.
+    pub fn new(dev_eui: Eui64, f_port: u8, confirmed: bool, data: Vec<u8>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            dev_eui,
+            f_port,
+            confirmed,
+            data,
+            is_pending: false,
+            f_cnt_down: None,
+            timeout_after: None,
+            expires_at: None,
+            created_at: SystemTime::now(),
+        }
+    }
+}
+
+/// The network's identity: what joins and DevAddr allocation need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetworkIdentity {
+    /// The NetID (Home_NetID in join-accepts).
+    pub net_id: NetId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_round_trip_through_json() {
+        let session = DeviceSession {
+            dev_addr: DevAddr::from_u32(0x2601_1234),
+            mac_version: MacVersion::V1_0_3,
+            f_nwk_s_int_key: FNwkSIntKey::from_be_bytes([1; 16]),
+            s_nwk_s_int_key: SNwkSIntKey::from_be_bytes([1; 16]),
+            nwk_s_enc_key: NwkSEncKey::from_be_bytes([1; 16]),
+            app_s_key: AppSKey::from_be_bytes([2; 16]),
+            f_cnt_up: 70_000,
+            n_f_cnt_down: 3,
+            a_f_cnt_down: 0,
+            conf_f_cnt: 0,
+            rx1_delay: 1,
+            rx1_dr_offset: 0,
+            rx2_dr: 0,
+            rx2_frequency: 869_525_000,
+            enabled_uplink_channel_indices: vec![0, 1, 2],
+            extra_uplink_channels: vec![ExtraChannel {
+                frequency: 867_100_000,
+                min_dr: 0,
+                max_dr: 5,
+            }],
+            adr: true,
+            dr: 5,
+            tx_power_index: 0,
+            nb_trans: 1,
+            max_supported_tx_power_index: 7,
+            uplink_adr_history: vec![],
+            mac_command_pending: vec![],
+            mac_command_error_count: BTreeMap::new(),
+            last_device_status_request: None,
+            region_config_id: "eu868".into(),
+            uplink_dwell_time_400ms: false,
+            downlink_dwell_time_400ms: false,
+            uplink_max_eirp_index: 0,
+        };
+        let json = serde_json::to_string(&session).unwrap();
+        assert!(json.contains("\"dev_addr\":\"26011234\""), "{json}");
+        let back: DeviceSession = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, session);
+    }
+
+    #[test]
+    fn mac_versions_order_and_rules() {
+        assert!(MacVersion::V1_0_4 > MacVersion::V1_0_3);
+        assert!(!MacVersion::V1_0_3.dev_nonce_increases());
+        assert!(MacVersion::V1_0_4.dev_nonce_increases());
+        assert!(MacVersion::V1_1_0.is_1_1());
+        assert_eq!(
+            serde_json::to_string(&MacVersion::V1_0_2).unwrap(),
+            "\"1.0.2\""
+        );
+    }
+}

@@ -4,6 +4,23 @@
 //! needs, returning what to store, send and publish:
 //! - [`model`]: the records (tenants, applications, device profiles,
 //!   devices and their sessions, gateways, the downlink queue).
+//! - [`dedup`]: the de-duplicator that merges the copies of an uplink heard
+//!   by several gateways into one frame set.
+//! - [`uplink`]: data uplinks: session lookup by DevAddr and MIC, FCnt
+//!   rules, decryption, MAC commands, the new session to store.
+//! - [`join`]: the built-in join server: join-requests checked, join-accepts
+//!   built, session keys derived, DevAddrs allocated.
+//! - [`downlink_timing`]: RX1/RX2 transmission parameters of class A
+//!   downlinks (frequency, data rate, power, delay) as gateway `tx_info`.
+//! - [`downlink`]: class A data downlinks answering an uplink (gateway,
+//!   windows, queue, MAC commands, FCntDown) and the gateway's TX ack.
+//! - [`integration`]: ChirpStack's device events (`up`, `join`, `ack`, …)
+//!   and downlink commands, their MQTT topics and HTTP URLs, in protobuf and
+//!   ChirpStack's JSON.
+//! - [`mac`]: MAC commands: uplink answers applied to the session, device
+//!   requests answered, and the requests to send (channels, ADR, RX/TX
+//!   settings, device status) chosen for the downlink's room.
+//! - [`adr`]: the ADR algorithms (ChirpStack's default) behind a trait, by id.
 //!
 //! ```
 //! use ns_core::model::{MacVersion, Tenant};
@@ -13,4 +30,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod adr;
+pub mod dedup;
+pub mod downlink;
+pub mod downlink_timing;
+pub mod integration;
+pub mod join;
+pub mod mac;
 pub mod model;
+pub mod storage;
+pub mod uplink;

@@ -146,8 +146,8 @@ pub struct DeviceProfile {
     pub name: String,
     /// The region.
     pub region: Region,
-    /// The region configuration it belongs to (`eu868`, `us915_0`); the
-    /// gateways' MQTT topic prefix.
+    /// The region configuration its devices use (`eu868`, `us915_0`: the
+    /// gateways' MQTT topic prefix); empty: any configuration of `region`.
     pub region_config_id: String,
     /// The MAC version.
     pub mac_version: MacVersion,
@@ -195,7 +195,7 @@ impl DeviceProfile {
             tenant_id,
             name: name.into(),
             region,
-            region_config_id: region.common_name().to_ascii_lowercase().replace('-', "_"),
+            region_config_id: String::new(),
             mac_version,
             reg_params_revision,
             supports_otaa: true,
@@ -277,6 +277,18 @@ pub struct DeviceKeys {
     pub app_key: AppKey,
     /// The last JoinNonce sent (24 bits), incremented per accepted join.
     pub join_nonce: u32,
+}
+
+impl DeviceKeys {
+    /// The keys of a device that has not joined yet (JoinNonce 0).
+    pub fn new(dev_eui: Eui64, nwk_key: NwkKey, app_key: AppKey) -> Self {
+        Self {
+            dev_eui,
+            nwk_key,
+            app_key,
+            join_nonce: 0,
+        }
+    }
 }
 
 /// A session's extra uplink channel (NewChannelReq or CFList).

@@ -1,0 +1,485 @@
+//! Devices, their sessions, root keys and DevNonces.
+
+use std::time::SystemTime;
+
+use lorawan::{DevAddr, DevNonce, Eui64, JoinNonce};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::error::{
+    NonceError, Object, StorageError, db_error, is_foreign_key_violation, write_error,
+};
+use super::rows::{
+    DeviceAndProfileRow, DeviceKeysRow, DeviceRow, db_class, db_dev_addr, db_eui, db_time, db_u32,
+    device_columns, device_profile_columns,
+};
+use super::tenancy::touched;
+use super::{Storage, page, with_pool};
+use crate::model::{Device, DeviceKeys, DeviceProfile, DeviceSession};
+
+/// The highest JoinNonce (24 bits).
+const JOIN_NONCE_MAX: u32 = 0xff_ffff;
+
+/// The `dev_addr`, `f_cnt_up` and `device_session` columns of a session.
+fn session_columns(
+    session: Option<&DeviceSession>,
+) -> (Option<Vec<u8>>, i64, Option<Json<&DeviceSession>>) {
+    match session {
+        Some(s) => (
+            Some(db_dev_addr(s.dev_addr)),
+            db_u32(s.f_cnt_up),
+            Some(Json(s)),
+        ),
+        None => (None, 0, None),
+    }
+}
+
+impl Storage {
+    /// Stores a new device, with its session if it has one (ABP).
+    ///
+    /// [`StorageError::NotFound`] if its application or device profile
+    /// does not exist, [`StorageError::AlreadyExists`] if its DevEUI is
+    /// taken.
+    pub async fn create_device(&self, device: &Device) -> Result<(), StorageError> {
+        let now = db_time(SystemTime::now());
+        let object = Object::Device(device.dev_eui);
+        let (dev_addr, f_cnt_up, session) = session_columns(device.session.as_ref());
+        let result = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO device (dev_eui, application_id, device_profile_id, created_at, \
+                 updated_at, last_seen_at, name, join_eui, skip_fcnt_check, is_disabled, \
+                 enabled_class, dev_addr, f_cnt_up, device_session) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(db_eui(device.dev_eui))
+            .bind(device.application_id)
+            .bind(device.device_profile_id)
+            .bind(now)
+            .bind(device.last_seen_at.map(db_time))
+            .bind(&device.name)
+            .bind(db_eui(device.join_eui))
+            .bind(device.skip_fcnt_check)
+            .bind(device.is_disabled)
+            .bind(db_class(device.enabled_class))
+            .bind(dev_addr)
+            .bind(f_cnt_up)
+            .bind(session)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            // Two references: find out which one is missing.
+            Err(e) if is_foreign_key_violation(&e) => {
+                let missing = match self.get_application(device.application_id).await {
+                    Ok(_) => Object::DeviceProfile(device.device_profile_id),
+                    Err(StorageError::NotFound(app)) => app,
+                    Err(e) => return Err(e),
+                };
+                Err(StorageError::NotFound(missing))
+            }
+            Err(e) => Err(db_error(object)(e)),
+        }
+    }
+
+    /// The device with this DevEUI, with its session.
+    pub async fn get_device(&self, dev_eui: Eui64) -> Result<Device, StorageError> {
+        let row: DeviceRow = with_pool!(self, pool => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                device_columns!(),
+                " FROM device d WHERE d.dev_eui = $1"
+            ))
+            .bind(db_eui(dev_eui))
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(db_error(Object::Device(dev_eui)))?;
+        row.try_into()
+    }
+
+    /// Overwrites a stored device's settings with `device`'s: device
+    /// profile, name, JoinEUI, `skip_fcnt_check`, `is_disabled` and
+    /// `enabled_class`.
+    ///
+    /// The application, `last_seen_at` and the session are left alone: they
+    /// have writers of their own ([`Self::set_session`],
+    /// [`Self::update_session_if_fcnt`], [`Self::update_device_last_seen`]),
+    /// which an operator's edit must not undo.
+    pub async fn update_device(&self, device: &Device) -> Result<(), StorageError> {
+        let now = db_time(SystemTime::now());
+        let object = Object::Device(device.dev_eui);
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE device SET updated_at = $2, device_profile_id = $3, name = $4, \
+                 join_eui = $5, skip_fcnt_check = $6, is_disabled = $7, enabled_class = $8 \
+                 WHERE dev_eui = $1",
+            )
+            .bind(db_eui(device.dev_eui))
+            .bind(now)
+            .bind(device.device_profile_id)
+            .bind(&device.name)
+            .bind(db_eui(device.join_eui))
+            .bind(device.skip_fcnt_check)
+            .bind(device.is_disabled)
+            .bind(db_class(device.enabled_class))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(write_error(
+            object,
+            Object::DeviceProfile(device.device_profile_id),
+        ))?;
+        touched(done, object)
+    }
+
+    /// Deletes a device with its keys, DevNonces and queue.
+    pub async fn delete_device(&self, dev_eui: Eui64) -> Result<(), StorageError> {
+        let object = Object::Device(dev_eui);
+        let done = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM device WHERE dev_eui = $1")
+                .bind(db_eui(dev_eui))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db_error(object))?;
+        touched(done, object)
+    }
+
+    /// At most `limit` devices of an application from the `offset`th, by
+    /// name.
+    pub async fn list_devices(
+        &self,
+        application_id: Uuid,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Device>, StorageError> {
+        let (limit, offset) = page(limit, offset);
+        let rows: Vec<DeviceRow> = with_pool!(self, pool => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                device_columns!(),
+                " FROM device d WHERE d.application_id = $1 \
+                 ORDER BY d.name, d.dev_eui LIMIT $2 OFFSET $3"
+            ))
+            .bind(application_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db_error(Object::Application(application_id)))?;
+        rows.into_iter().map(Device::try_from).collect()
+    }
+
+    /// The enabled devices whose session has this DevAddr, each with its
+    /// profile: the candidates an uplink's MIC is checked against.
+    pub async fn devices_by_dev_addr(
+        &self,
+        dev_addr: DevAddr,
+    ) -> Result<Vec<(Device, DeviceProfile)>, StorageError> {
+        let rows: Vec<DeviceAndProfileRow> = with_pool!(self, pool => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                device_columns!(),
+                ", ",
+                device_profile_columns!(),
+                " FROM device d JOIN device_profile dp ON dp.id = d.device_profile_id \
+                 WHERE d.dev_addr = $1 AND NOT d.is_disabled ORDER BY d.dev_eui"
+            ))
+            .bind(db_dev_addr(dev_addr))
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(db_error(Object::Table("device")))?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Replaces a device's session with `session` if its stored `FCntUp`
+    /// is still `expected_f_cnt_up` and the stored session still has
+    /// `session`'s DevAddr: the compare-and-swap that lets exactly one
+    /// server instance accept an uplink.
+    ///
+    /// `expected_f_cnt_up` is the `f_cnt_up` of the session the uplink was
+    /// checked against (as read by [`Self::devices_by_dev_addr`]), and
+    /// `session` the one computed from it (normally with `f_cnt_up` set to
+    /// the uplink's FCnt + 1). `false` means another writer changed the
+    /// session in between (the same frame through another instance, a
+    /// concurrent uplink, a join, a deactivation): nothing was written,
+    /// and the uplink must not be processed on the state that was read.
+    ///
+    /// An exact compare, rather than ChirpStack's `f_cnt_up <= FCnt`, makes
+    /// the whole session a versioned value: a writer that read a stale
+    /// session cannot overwrite a newer one, and it works the same for
+    /// devices with `skip_fcnt_check` whose counter goes back after a reset.
+    pub async fn update_session_if_fcnt(
+        &self,
+        dev_eui: Eui64,
+        expected_f_cnt_up: u32,
+        session: &DeviceSession,
+    ) -> Result<bool, StorageError> {
+        let now = db_time(SystemTime::now());
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE device SET updated_at = $3, f_cnt_up = $4, device_session = $5 \
+                 WHERE dev_eui = $1 AND f_cnt_up = $2 AND dev_addr = $6 \
+                 AND device_session IS NOT NULL",
+            )
+            .bind(db_eui(dev_eui))
+            .bind(db_u32(expected_f_cnt_up))
+            .bind(now)
+            .bind(db_u32(session.f_cnt_up))
+            .bind(Json(session))
+            .bind(db_dev_addr(session.dev_addr))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db_error(Object::Device(dev_eui)))?;
+        Ok(done == 1)
+    }
+
+    /// Sets or clears a device's session unconditionally: a join, an ABP
+    /// activation, a deactivation, or a downlink path's counters.
+    pub async fn set_session(
+        &self,
+        dev_eui: Eui64,
+        session: Option<&DeviceSession>,
+    ) -> Result<(), StorageError> {
+        let now = db_time(SystemTime::now());
+        let object = Object::Device(dev_eui);
+        let (dev_addr, f_cnt_up, session) = session_columns(session);
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE device SET updated_at = $2, dev_addr = $3, f_cnt_up = $4, \
+                 device_session = $5 WHERE dev_eui = $1",
+            )
+            .bind(db_eui(dev_eui))
+            .bind(now)
+            .bind(dev_addr)
+            .bind(f_cnt_up)
+            .bind(session)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db_error(object))?;
+        touched(done, object)
+    }
+
+    /// Records when a device's last uplink was received.
+    pub async fn update_device_last_seen(
+        &self,
+        dev_eui: Eui64,
+        at: SystemTime,
+    ) -> Result<(), StorageError> {
+        let object = Object::Device(dev_eui);
+        let done = with_pool!(self, pool => {
+            sqlx::query("UPDATE device SET last_seen_at = $2 WHERE dev_eui = $1")
+                .bind(db_eui(dev_eui))
+                .bind(db_time(at))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db_error(object))?;
+        touched(done, object)
+    }
+
+    /// Stores a device's root keys.
+    ///
+    /// [`StorageError::NotFound`] if the device does not exist,
+    /// [`StorageError::AlreadyExists`] if it has keys.
+    pub async fn create_device_keys(&self, keys: &DeviceKeys) -> Result<(), StorageError> {
+        let now = db_time(SystemTime::now());
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO device_keys (dev_eui, created_at, updated_at, nwk_key, app_key, \
+                 join_nonce) VALUES ($1, $2, $2, $3, $4, $5)",
+            )
+            .bind(db_eui(keys.dev_eui))
+            .bind(now)
+            .bind(keys.nwk_key.to_be_bytes().to_vec())
+            .bind(keys.app_key.to_be_bytes().to_vec())
+            .bind(db_u32(keys.join_nonce))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+        .map_err(write_error(
+            Object::DeviceKeys(keys.dev_eui),
+            Object::Device(keys.dev_eui),
+        ))?;
+        Ok(())
+    }
+
+    /// A device's root keys and JoinNonce.
+    pub async fn get_device_keys(&self, dev_eui: Eui64) -> Result<DeviceKeys, StorageError> {
+        let row: DeviceKeysRow = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT dev_eui, nwk_key, app_key, join_nonce FROM device_keys WHERE dev_eui = $1",
+            )
+            .bind(db_eui(dev_eui))
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(db_error(Object::DeviceKeys(dev_eui)))?;
+        row.try_into()
+    }
+
+    /// Replaces a device's NwkKey and AppKey with `keys`'.
+    ///
+    /// The JoinNonce is kept: only [`Self::record_dev_nonce`] advances it,
+    /// and an edit must never move it back (a LoRaWAN 1.1 device rejects a
+    /// JoinNonce it has seen).
+    pub async fn update_device_keys(&self, keys: &DeviceKeys) -> Result<(), StorageError> {
+        let now = db_time(SystemTime::now());
+        let object = Object::DeviceKeys(keys.dev_eui);
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE device_keys SET updated_at = $2, nwk_key = $3, app_key = $4 \
+                 WHERE dev_eui = $1",
+            )
+            .bind(db_eui(keys.dev_eui))
+            .bind(now)
+            .bind(keys.nwk_key.to_be_bytes().to_vec())
+            .bind(keys.app_key.to_be_bytes().to_vec())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
+        .map_err(db_error(object))?;
+        touched(done, object)
+    }
+
+    /// Deletes a device's root keys and the DevNonces it used.
+    pub async fn delete_device_keys(&self, dev_eui: Eui64) -> Result<(), StorageError> {
+        let object = Object::DeviceKeys(dev_eui);
+        let done = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM device_keys WHERE dev_eui = $1")
+                .bind(db_eui(dev_eui))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db_error(object))?;
+        touched(done, object)
+    }
+
+    /// Accepts a join-request's DevNonce and returns the JoinNonce for its
+    /// join-accept, or refuses it; in one transaction, so that of two
+    /// concurrent join-requests with the same DevNonce exactly one is
+    /// accepted.
+    ///
+    /// Refused: a DevNonce the device used before with this JoinEUI
+    /// ([`NonceError::Reused`]); with `must_increase` (LoRaWAN 1.0.4 and
+    /// 1.1), one not greater than the highest it used with this JoinEUI
+    /// ([`NonceError::NotIncreasing`]); any DevNonce once the JoinNonce
+    /// reached 2^24 − 1 ([`NonceError::JoinNonceExhausted`]). Accepted: the
+    /// DevNonce is recorded and the device's JoinNonce incremented (the
+    /// first join gets 1).
+    pub async fn record_dev_nonce(
+        &self,
+        dev_eui: Eui64,
+        join_eui: Eui64,
+        dev_nonce: DevNonce,
+        must_increase: bool,
+    ) -> Result<JoinNonce, NonceError> {
+        let now = db_time(SystemTime::now());
+        let keys = Object::DeviceKeys(dev_eui);
+        let err = move |e| NonceError::Storage(db_error(keys)(e));
+        let reused = NonceError::Reused {
+            dev_eui,
+            join_eui,
+            dev_nonce,
+        };
+        // SQLite: take the write lock up front, as a read-then-write
+        // transaction could otherwise fail to upgrade its lock. PostgreSQL:
+        // `FOR UPDATE` on the keys serialises one device's joins.
+        let begin = self.dialect("BEGIN IMMEDIATE", "BEGIN");
+        let lock_keys = self.dialect(
+            "SELECT join_nonce FROM device_keys WHERE dev_eui = $1",
+            "SELECT join_nonce FROM device_keys WHERE dev_eui = $1 FOR UPDATE",
+        );
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin).await.map_err(err)?;
+            let join_nonce: i64 = sqlx::query_scalar(lock_keys)
+                .bind(db_eui(dev_eui))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+            let (used, highest): (bool, Option<i32>) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM dev_nonce \
+                 WHERE dev_eui = $1 AND join_eui = $2 AND dev_nonce = $3), \
+                 (SELECT max(dev_nonce) FROM dev_nonce WHERE dev_eui = $1 AND join_eui = $2)",
+            )
+            .bind(db_eui(dev_eui))
+            .bind(db_eui(join_eui))
+            .bind(i32::from(dev_nonce.0))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err)?;
+            if used {
+                return Err(reused);
+            }
+            if let Some(highest) = highest
+                && must_increase
+                && i32::from(dev_nonce.0) <= highest
+            {
+                return Err(NonceError::NotIncreasing {
+                    dev_eui,
+                    join_eui,
+                    dev_nonce,
+                    highest: DevNonce(u16::try_from(highest).unwrap_or(u16::MAX)),
+                });
+            }
+            let next = u32::try_from(join_nonce)
+                .ok()
+                .and_then(|n| n.checked_add(1))
+                .and_then(|n| (n <= JOIN_NONCE_MAX).then_some(n))
+                .and_then(JoinNonce::from_u32)
+                .ok_or(NonceError::JoinNonceExhausted { dev_eui })?;
+            sqlx::query(
+                "INSERT INTO dev_nonce (dev_eui, join_eui, dev_nonce, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(db_eui(dev_eui))
+            .bind(db_eui(join_eui))
+            .bind(i32::from(dev_nonce.0))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_error(keys)(e) {
+                // Only reachable if the row lock was bypassed; still a reuse.
+                StorageError::AlreadyExists(_) => reused,
+                e => NonceError::Storage(e),
+            })?;
+            sqlx::query("UPDATE device_keys SET updated_at = $2, join_nonce = $3 WHERE dev_eui = $1")
+                .bind(db_eui(dev_eui))
+                .bind(now)
+                .bind(db_u32(next.to_u32()))
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok(next)
+        })
+    }
+
+    /// Forgets every DevNonce a device used, so that it may join with any
+    /// again (after the device lost its counter). Returns how many were
+    /// forgotten.
+    pub async fn flush_dev_nonces(&self, dev_eui: Eui64) -> Result<u64, StorageError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM dev_nonce WHERE dev_eui = $1")
+                .bind(db_eui(dev_eui))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db_error(Object::DeviceKeys(dev_eui)))
+    }
+}

@@ -1,0 +1,245 @@
+//! Storage: the network server's records in SQLite or PostgreSQL.
+//!
+//! [`Storage::connect`] picks the backend from the URL at run time
+//! (`sqlite://path?mode=rwc`, `sqlite::memory:`, `postgres://…`), opens a
+//! connection pool and applies the embedded schema migrations
+//! (`ns-core/migrations/sqlite` or `ns-core/migrations/postgres`, native
+//! SQL for each). Both backends are always compiled in.
+//!
+//! One `Storage` is shared by every task of a server (it is a cheap
+//! [`Clone`] of a pool). Several server instances may share one PostgreSQL
+//! database: the two writes that decide what is processed, the frame
+//! counter ([`Storage::update_session_if_fcnt`]) and the DevNonce
+//! ([`Storage::record_dev_nonce`]), are atomic in the database, so an
+//! uplink or a join-request is accepted once however many instances see it.
+//!
+//! Times are stored to the microsecond; every time a query compares with
+//! (`now`) is passed in, never read from the database's clock.
+//!
+//! ```
+//! use ns_core::model::{Application, Tenant};
+//! use ns_core::storage::{Storage, StorageError};
+//!
+//! # async fn demo() -> Result<(), StorageError> {
+//! let storage = Storage::connect("sqlite::memory:").await?;
+//! let tenant = Tenant::new("acme");
+//! storage.create_tenant(&tenant).await?;
+//! let app = Application::new(tenant.id, "meters");
+//! storage.create_application(&app).await?;
+//!
+//! assert_eq!(storage.get_application(app.id).await?.name, "meters");
+//! storage.delete_tenant(tenant.id).await?; // and its applications
+//! assert!(matches!(
+//!     storage.get_application(app.id).await,
+//!     Err(StorageError::NotFound(_))
+//! ));
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread()
+//! #     .enable_all()
+//! #     .build()
+//! #     .unwrap()
+//! #     .block_on(demo())
+//! #     .unwrap();
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+mod device;
+mod error;
+mod gateway;
+mod queue;
+mod rows;
+mod tenancy;
+
+pub use error::{NonceError, Object, StorageError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Runs `$body` with `$pool` bound to the backend's pool. The body is
+/// compiled once per backend, so the same query text is type-checked
+/// against each driver; where the dialects differ, [`Storage::dialect`]
+/// picks the text.
+macro_rules! with_pool {
+    ($storage:expr, $pool:ident => $body:expr) => {
+        match &$storage.pool {
+            $crate::storage::Pool::Sqlite($pool) => $body,
+            $crate::storage::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+use with_pool;
+
+/// The database behind a [`Storage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite: a file, or memory (the all-in-one server's default).
+    Sqlite,
+    /// PostgreSQL: shared by several server instances.
+    Postgres,
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StorageOptions {
+    /// The most connections the pool opens (default: 4 for an SQLite file,
+    /// 10 for PostgreSQL; an in-memory SQLite database always has one).
+    pub max_connections: Option<u32>,
+    /// How long an SQLite connection waits for another's write lock before
+    /// failing (default 5 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl StorageOptions {
+    /// Sets [`Self::max_connections`].
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
+
+    /// Sets [`Self::busy_timeout`].
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The network server's storage: a pool of connections to SQLite or
+/// PostgreSQL, with an operation per thing the server reads or writes.
+///
+/// See the [module documentation](self) for an example.
+#[derive(Clone)]
+pub struct Storage {
+    pool: Pool,
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// Connects to the database at `url` with default [`StorageOptions`]
+    /// and migrates its schema to this version.
+    ///
+    /// `sqlite:` URLs open SQLite (`sqlite://ns.sqlite?mode=rwc` creates
+    /// the file; `sqlite::memory:` is a private in-memory database),
+    /// `postgres://` and `postgresql://` URLs open PostgreSQL.
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_with(url, &StorageOptions::default()).await
+    }
+
+    /// Connects to the database at `url` and migrates its schema.
+    ///
+    /// SQLite connections run with `journal_mode = WAL` (readers do not
+    /// wait for the writer), `foreign_keys = ON` (deletes cascade) and
+    /// `busy_timeout` (writers wait for each other).
+    pub async fn connect_with(url: &str, options: &StorageOptions) -> Result<Self, StorageError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        let connect_error = |source| StorageError::Db {
+            object: Object::Database,
+            source,
+        };
+        let pool = match scheme {
+            "sqlite" => {
+                let connect = SqliteConnectOptions::from_str(url)
+                    .map_err(connect_error)?
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .foreign_keys(true)
+                    .busy_timeout(options.busy_timeout);
+                let pool = if url.contains(":memory:") || url.contains("mode=memory") {
+                    // Each connection to `:memory:` is its own database, and
+                    // a shared-cache one vanishes with its last connection:
+                    // keep exactly one, forever.
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    SqlitePoolOptions::new().max_connections(options.max_connections.unwrap_or(4))
+                }
+                .connect_with(connect)
+                .await
+                .map_err(connect_error)?;
+                SQLITE_MIGRATIONS
+                    .run(&pool)
+                    .await
+                    .map_err(StorageError::Migrate)?;
+                Pool::Sqlite(pool)
+            }
+            "postgres" | "postgresql" => {
+                let connect = PgConnectOptions::from_str(url).map_err(connect_error)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections.unwrap_or(10))
+                    .connect_with(connect)
+                    .await
+                    .map_err(connect_error)?;
+                POSTGRES_MIGRATIONS
+                    .run(&pool)
+                    .await
+                    .map_err(StorageError::Migrate)?;
+                Pool::Postgres(pool)
+            }
+            _ => {
+                return Err(StorageError::UnsupportedUrl {
+                    scheme: scheme.to_owned(),
+                });
+            }
+        };
+        Ok(Self { pool })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes every connection; operations started afterwards fail.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// The SQL text for this backend, where the dialects differ.
+    fn dialect(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => sqlite,
+            Pool::Postgres(_) => postgres,
+        }
+    }
+}
+
+/// The limit and offset of a list, as bound parameters.
+fn page(limit: u32, offset: u32) -> (i64, i64) {
+    (i64::from(limit), i64::from(offset))
+}

@@ -1,0 +1,380 @@
+//! Rows as both backends return them, and their conversion to and from
+//! the records of [`crate::model`].
+//!
+//! The column types are chosen so that one row type decodes from either
+//! backend: UUIDs (`uuid` / 16-byte blob), byte strings, `bigint` for the
+//! unsigned 32-bit counters, `smallint` for the byte-sized settings, times
+//! as `timestamptz` / RFC 3339 text, JSON as `jsonb` / text.
+
+use std::time::{Duration, SystemTime};
+
+use lorawan::keys::{AppKey, NwkKey};
+use lorawan::{DevAddr, Eui64};
+use sqlx::types::Json;
+use sqlx::types::chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::{Object, StorageError};
+use crate::model::{
+    Application, Device, DeviceClass, DeviceKeys, DeviceProfile, DeviceSession, Gateway,
+    MacVersion, QueueItem, Tenant,
+};
+
+/// A time as stored: UTC, to the microsecond (PostgreSQL's precision,
+/// applied to SQLite too so that both return the same values).
+pub(super) fn db_time(t: SystemTime) -> DateTime<Utc> {
+    let t = DateTime::<Utc>::from(t);
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// A stored unsigned 32-bit value (FCnt, frequency, JoinNonce).
+pub(super) fn db_u32(v: u32) -> i64 {
+    i64::from(v)
+}
+
+/// A stored duration, in milliseconds (saturating).
+pub(super) fn db_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored EUI: its eight bytes, most significant first.
+pub(super) fn db_eui(eui: Eui64) -> Vec<u8> {
+    eui.to_be_bytes().to_vec()
+}
+
+/// A stored DevAddr: its four bytes, most significant first.
+pub(super) fn db_dev_addr(addr: DevAddr) -> Vec<u8> {
+    addr.to_be_bytes().to_vec()
+}
+
+/// The text of a device class.
+pub(super) fn db_class(class: DeviceClass) -> &'static str {
+    match class {
+        DeviceClass::A => "A",
+        DeviceClass::B => "B",
+        DeviceClass::C => "C",
+    }
+}
+
+/// Reads stored values back into records, naming the object on failure.
+struct Reader(Object);
+
+impl Reader {
+    fn corrupt(&self, reason: impl Into<String>) -> StorageError {
+        StorageError::Corrupt {
+            object: self.0,
+            reason: reason.into(),
+        }
+    }
+
+    fn bytes<const N: usize>(&self, column: &str, v: &[u8]) -> Result<[u8; N], StorageError> {
+        <[u8; N]>::try_from(v)
+            .map_err(|_| self.corrupt(format!("{column} has {} bytes, not {N}", v.len())))
+    }
+
+    fn eui(&self, column: &str, v: &[u8]) -> Result<Eui64, StorageError> {
+        self.bytes(column, v).map(Eui64::from_be_bytes)
+    }
+
+    fn int<T: TryFrom<i64>>(&self, column: &str, v: impl Into<i64>) -> Result<T, StorageError> {
+        let v = v.into();
+        T::try_from(v).map_err(|_| self.corrupt(format!("{column} = {v} is out of range")))
+    }
+
+    fn millis(&self, column: &str, v: i64) -> Result<Duration, StorageError> {
+        self.int(column, v).map(Duration::from_millis)
+    }
+
+    fn parse<T: std::str::FromStr>(&self, column: &str, v: &str) -> Result<T, StorageError> {
+        v.parse()
+            .map_err(|_| self.corrupt(format!("{column} = {v:?} is not valid")))
+    }
+
+    fn mac_version(&self, v: &str) -> Result<MacVersion, StorageError> {
+        use MacVersion::*;
+        [V1_0_0, V1_0_1, V1_0_2, V1_0_3, V1_0_4, V1_1_0]
+            .into_iter()
+            .find(|m| m.as_str() == v)
+            .ok_or_else(|| self.corrupt(format!("mac_version = {v:?} is not a MAC version")))
+    }
+
+    fn class(&self, v: &str) -> Result<DeviceClass, StorageError> {
+        match v {
+            "A" => Ok(DeviceClass::A),
+            "B" => Ok(DeviceClass::B),
+            "C" => Ok(DeviceClass::C),
+            _ => Err(self.corrupt(format!("enabled_class = {v:?} is not a class"))),
+        }
+    }
+
+    fn session(
+        &self,
+        v: Option<Json<serde_json::Value>>,
+    ) -> Result<Option<DeviceSession>, StorageError> {
+        v.map(|Json(v)| {
+            serde_json::from_value(v).map_err(|e| self.corrupt(format!("device_session: {e}")))
+        })
+        .transpose()
+    }
+}
+
+/// A `tenant` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct TenantRow {
+    id: Uuid,
+    name: String,
+    dev_addr_prefixes: Json<Vec<String>>,
+    private_gateways_up: bool,
+    private_gateways_down: bool,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(r: TenantRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            dev_addr_prefixes: r.dev_addr_prefixes.0,
+            private_gateways_up: r.private_gateways_up,
+            private_gateways_down: r.private_gateways_down,
+        }
+    }
+}
+
+/// An `application` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct ApplicationRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+}
+
+impl From<ApplicationRow> for Application {
+    fn from(r: ApplicationRow) -> Self {
+        Self {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            name: r.name,
+        }
+    }
+}
+
+/// The columns of [`DeviceProfileRow`], from `device_profile dp`; `name`
+/// is `dp_name` as it would clash with the device's in a join.
+macro_rules! device_profile_columns {
+    () => {
+        "dp.id, dp.tenant_id, dp.name AS dp_name, dp.region, dp.region_config_id, \
+         dp.mac_version, dp.reg_params_revision, dp.supports_otaa, dp.supports_class_b, \
+         dp.supports_class_c, dp.adr_algorithm_id, dp.uplink_interval_ms, \
+         dp.device_status_req_interval, dp.flush_queue_on_activate, dp.abp_rx1_delay, \
+         dp.abp_rx1_dr_offset, dp.abp_rx2_dr, dp.abp_rx2_frequency, dp.class_c_timeout_ms"
+    };
+}
+pub(super) use device_profile_columns;
+
+/// A `device_profile` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeviceProfileRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    dp_name: String,
+    region: String,
+    region_config_id: String,
+    mac_version: String,
+    reg_params_revision: String,
+    supports_otaa: bool,
+    supports_class_b: bool,
+    supports_class_c: bool,
+    adr_algorithm_id: String,
+    uplink_interval_ms: i64,
+    device_status_req_interval: i64,
+    flush_queue_on_activate: bool,
+    abp_rx1_delay: i16,
+    abp_rx1_dr_offset: i16,
+    abp_rx2_dr: i16,
+    abp_rx2_frequency: i64,
+    class_c_timeout_ms: i64,
+}
+
+impl TryFrom<DeviceProfileRow> for DeviceProfile {
+    type Error = StorageError;
+
+    fn try_from(r: DeviceProfileRow) -> Result<Self, StorageError> {
+        let read = Reader(Object::DeviceProfile(r.id));
+        Ok(Self {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            name: r.dp_name,
+            region: read.parse("region", &r.region)?,
+            region_config_id: r.region_config_id,
+            mac_version: read.mac_version(&r.mac_version)?,
+            reg_params_revision: read.parse("reg_params_revision", &r.reg_params_revision)?,
+            supports_otaa: r.supports_otaa,
+            supports_class_b: r.supports_class_b,
+            supports_class_c: r.supports_class_c,
+            adr_algorithm_id: r.adr_algorithm_id,
+            uplink_interval: read.millis("uplink_interval_ms", r.uplink_interval_ms)?,
+            device_status_req_interval: read
+                .int("device_status_req_interval", r.device_status_req_interval)?,
+            flush_queue_on_activate: r.flush_queue_on_activate,
+            abp_rx1_delay: read.int("abp_rx1_delay", r.abp_rx1_delay)?,
+            abp_rx1_dr_offset: read.int("abp_rx1_dr_offset", r.abp_rx1_dr_offset)?,
+            abp_rx2_dr: read.int("abp_rx2_dr", r.abp_rx2_dr)?,
+            abp_rx2_frequency: read.int("abp_rx2_frequency", r.abp_rx2_frequency)?,
+            class_c_timeout: read.millis("class_c_timeout_ms", r.class_c_timeout_ms)?,
+        })
+    }
+}
+
+/// The columns of [`DeviceRow`], from `device d`.
+macro_rules! device_columns {
+    () => {
+        "d.dev_eui, d.application_id, d.device_profile_id, d.name, d.join_eui, \
+         d.skip_fcnt_check, d.is_disabled, d.enabled_class, d.last_seen_at, d.device_session"
+    };
+}
+pub(super) use device_columns;
+
+/// A `device` row (the session still as JSON).
+#[derive(sqlx::FromRow)]
+pub(super) struct DeviceRow {
+    dev_eui: Vec<u8>,
+    application_id: Uuid,
+    device_profile_id: Uuid,
+    name: String,
+    join_eui: Vec<u8>,
+    skip_fcnt_check: bool,
+    is_disabled: bool,
+    enabled_class: String,
+    last_seen_at: Option<DateTime<Utc>>,
+    device_session: Option<Json<serde_json::Value>>,
+}
+
+impl TryFrom<DeviceRow> for Device {
+    type Error = StorageError;
+
+    fn try_from(r: DeviceRow) -> Result<Self, StorageError> {
+        // The key column is read first, to name the device in later errors.
+        let dev_eui = Reader(Object::Table("device")).eui("dev_eui", &r.dev_eui)?;
+        let read = Reader(Object::Device(dev_eui));
+        Ok(Self {
+            dev_eui,
+            application_id: r.application_id,
+            device_profile_id: r.device_profile_id,
+            name: r.name,
+            join_eui: read.eui("join_eui", &r.join_eui)?,
+            skip_fcnt_check: r.skip_fcnt_check,
+            is_disabled: r.is_disabled,
+            enabled_class: read.class(&r.enabled_class)?,
+            last_seen_at: r.last_seen_at.map(SystemTime::from),
+            session: read.session(r.device_session)?,
+        })
+    }
+}
+
+/// A device joined with its profile.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeviceAndProfileRow {
+    #[sqlx(flatten)]
+    device: DeviceRow,
+    #[sqlx(flatten)]
+    profile: DeviceProfileRow,
+}
+
+impl TryFrom<DeviceAndProfileRow> for (Device, DeviceProfile) {
+    type Error = StorageError;
+
+    fn try_from(r: DeviceAndProfileRow) -> Result<Self, StorageError> {
+        Ok((r.device.try_into()?, r.profile.try_into()?))
+    }
+}
+
+/// A `device_keys` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeviceKeysRow {
+    dev_eui: Vec<u8>,
+    nwk_key: Vec<u8>,
+    app_key: Vec<u8>,
+    join_nonce: i64,
+}
+
+impl TryFrom<DeviceKeysRow> for DeviceKeys {
+    type Error = StorageError;
+
+    fn try_from(r: DeviceKeysRow) -> Result<Self, StorageError> {
+        let dev_eui = Reader(Object::Table("device_keys")).eui("dev_eui", &r.dev_eui)?;
+        let read = Reader(Object::DeviceKeys(dev_eui));
+        Ok(Self {
+            dev_eui,
+            nwk_key: NwkKey::from_be_bytes(read.bytes("nwk_key", &r.nwk_key)?),
+            app_key: AppKey::from_be_bytes(read.bytes("app_key", &r.app_key)?),
+            join_nonce: read.int("join_nonce", r.join_nonce)?,
+        })
+    }
+}
+
+/// A `gateway` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct GatewayRow {
+    gateway_id: Vec<u8>,
+    tenant_id: Uuid,
+    name: String,
+    last_seen_at: Option<DateTime<Utc>>,
+    latitude: f64,
+    longitude: f64,
+    altitude: f32,
+}
+
+impl TryFrom<GatewayRow> for Gateway {
+    type Error = StorageError;
+
+    fn try_from(r: GatewayRow) -> Result<Self, StorageError> {
+        let read = Reader(Object::Table("gateway"));
+        Ok(Self {
+            gateway_id: read.eui("gateway_id", &r.gateway_id)?,
+            tenant_id: r.tenant_id,
+            name: r.name,
+            last_seen_at: r.last_seen_at.map(SystemTime::from),
+            latitude: r.latitude,
+            longitude: r.longitude,
+            altitude: r.altitude,
+        })
+    }
+}
+
+/// A `device_queue_item` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct QueueItemRow {
+    id: Uuid,
+    dev_eui: Vec<u8>,
+    created_at: DateTime<Utc>,
+    f_port: i16,
+    confirmed: bool,
+    data: Vec<u8>,
+    is_pending: bool,
+    f_cnt_down: Option<i64>,
+    timeout_after: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<QueueItemRow> for QueueItem {
+    type Error = StorageError;
+
+    fn try_from(r: QueueItemRow) -> Result<Self, StorageError> {
+        let read = Reader(Object::QueueItem(r.id));
+        Ok(Self {
+            id: r.id,
+            dev_eui: read.eui("dev_eui", &r.dev_eui)?,
+            f_port: read.int("f_port", r.f_port)?,
+            confirmed: r.confirmed,
+            data: r.data,
+            is_pending: r.is_pending,
+            f_cnt_down: r
+                .f_cnt_down
+                .map(|v| read.int("f_cnt_down", v))
+                .transpose()?,
+            timeout_after: r.timeout_after.map(SystemTime::from),
+            expires_at: r.expires_at.map(SystemTime::from),
+            created_at: r.created_at.into(),
+        })
+    }
+}

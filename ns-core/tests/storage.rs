@@ -1,0 +1,1321 @@
+//! Storage against real databases: every test runs on SQLite (a file in a
+//! temporary directory) and on the PostgreSQL at 127.0.0.1:5432 (database
+//! `test`, a schema of its own per test; `NS_CORE_TEST_POSTGRES` overrides
+//! the URL).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lorawan::keys::{AppKey, NwkKey};
+use lorawan::region::{Region, Revision};
+use lorawan::{DevAddr, DevNonce, Eui64};
+use ns_core::model::{
+    Application, Device, DeviceClass, DeviceKeys, DeviceProfile, DeviceSession, Gateway,
+    MacVersion, QueueItem, Tenant,
+};
+use ns_core::storage::{Backend, NonceError, Object, Storage, StorageError, StorageOptions};
+use sqlx::Connection;
+use uuid::Uuid;
+
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn postgres_url() -> String {
+    std::env::var("NS_CORE_TEST_POSTGRES").unwrap_or_else(|_| POSTGRES_URL.into())
+}
+
+/// A database of its own for one test, removed when dropped.
+struct TestDb {
+    storage: Storage,
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(PathBuf),
+    Schema(String),
+    Done,
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!("ns-core-storage-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/ns.sqlite?mode=rwc", dir.display());
+        let storage = Storage::connect_with(&url, &options()).await.unwrap();
+        assert_eq!(storage.backend(), Backend::Sqlite);
+        Self {
+            storage,
+            url,
+            cleanup: Cleanup::Dir(dir),
+        }
+    }
+
+    async fn postgres() -> Self {
+        let base = postgres_url();
+        let schema = format!("ns_test_{}", Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={schema}");
+        let storage = Storage::connect_with(&url, &options()).await.unwrap();
+        assert_eq!(storage.backend(), Backend::Postgres);
+        Self {
+            storage,
+            url,
+            cleanup: Cleanup::Schema(schema),
+        }
+    }
+
+    /// Closes the pool, then removes the database.
+    async fn finish(mut self) {
+        self.storage.close().await;
+        match std::mem::replace(&mut self.cleanup, Cleanup::Done) {
+            Cleanup::Dir(dir) => std::fs::remove_dir_all(dir).unwrap(),
+            Cleanup::Schema(schema) => drop_schema(&schema).await,
+            Cleanup::Done => {}
+        }
+    }
+
+    /// Runs raw SQL, the text chosen per backend.
+    async fn exec(&self, sqlite: &str, postgres: &str) {
+        match self.storage.backend() {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+            _ => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
+    /// A count from raw SQL valid on both backends.
+    async fn count(&self, sql: &'static str) -> i64 {
+        match self.storage.backend() {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+            _ => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+        }
+    }
+}
+
+async fn drop_schema(schema: &str) {
+    let mut conn = sqlx::PgConnection::connect(&postgres_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+impl Drop for TestDb {
+    // Reached with something to clean only when a test panicked before
+    // `finish`: clean up from a thread of its own, as this one's runtime
+    // is unwinding.
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.cleanup, Cleanup::Done) {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Schema(schema) => {
+                let _ = std::thread::spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap()
+                        .block_on(drop_schema(&schema));
+                })
+                .join();
+            }
+            Cleanup::Done => {}
+        }
+    }
+}
+
+fn options() -> StorageOptions {
+    StorageOptions::default().max_connections(8)
+}
+
+/// Runs each named `async fn(&TestDb)` once per backend, as
+/// `sqlite::name` and `postgres::name`, on a two-thread runtime so that
+/// the racing tests race.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDb::postgres().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    tenants_are_created_read_updated_listed_and_deleted,
+    applications_belong_to_existing_tenants,
+    device_profiles_round_trip_every_field,
+    devices_round_trip_with_their_session,
+    device_updates_leave_the_session_alone,
+    devices_are_found_by_dev_addr_when_enabled,
+    sessions_are_set_and_cleared,
+    fcnt_update_is_a_compare_and_swap,
+    fcnt_rollover_past_16_bits_is_stored_as_u32,
+    concurrent_fcnt_updates_win_exactly_once,
+    last_seen_is_recorded,
+    device_keys_keep_their_join_nonce_on_update,
+    reused_dev_nonces_are_rejected,
+    increasing_dev_nonces_are_enforced_when_asked,
+    join_nonce_stops_at_24_bits,
+    concurrent_joins_with_one_dev_nonce_win_exactly_once,
+    concurrent_joins_get_distinct_join_nonces,
+    queue_keeps_order_and_skips_pending_and_expired,
+    queue_items_are_updated_deleted_and_flushed,
+    gateways_are_created_listed_updated_and_deleted,
+    deletes_cascade,
+    unreadable_sessions_are_reported_as_corrupt,
+    reconnecting_keeps_data,
+);
+
+fn eui(n: u64) -> Eui64 {
+    Eui64::from_u64(n)
+}
+
+/// A time as storage keeps it (to the microsecond).
+fn micros(t: SystemTime) -> SystemTime {
+    let d = t.duration_since(UNIX_EPOCH).unwrap();
+    UNIX_EPOCH + Duration::from_micros(d.as_micros() as u64)
+}
+
+/// A LoRaWAN 1.0.3 session with a few of every kind of field set
+/// (`DeviceSession` has no constructor: built from its JSON form).
+fn session(dev_addr: u32, f_cnt_up: u32) -> DeviceSession {
+    serde_json::from_value(serde_json::json!({
+        "dev_addr": format!("{dev_addr:08x}"),
+        "mac_version": "1.0.3",
+        "f_nwk_s_int_key": "01010101010101010101010101010101",
+        "s_nwk_s_int_key": "01010101010101010101010101010101",
+        "nwk_s_enc_key": "01010101010101010101010101010101",
+        "app_s_key": "02020202020202020202020202020202",
+        "f_cnt_up": f_cnt_up,
+        "n_f_cnt_down": 3,
+        "a_f_cnt_down": 0,
+        "conf_f_cnt": 0,
+        "rx1_delay": 1,
+        "rx1_dr_offset": 0,
+        "rx2_dr": 0,
+        "rx2_frequency": 869_525_000,
+        "enabled_uplink_channel_indices": [0, 1, 2],
+        "extra_uplink_channels": [{"frequency": 867_100_000, "min_dr": 0, "max_dr": 5}],
+        "adr": true,
+        "dr": 5,
+        "tx_power_index": 1,
+        "nb_trans": 1,
+        "max_supported_tx_power_index": 7,
+        "uplink_adr_history": [
+            {"f_cnt": 9, "max_snr": 7.25, "max_rssi": -80, "tx_power_index": 1, "gateway_count": 2}
+        ],
+        "mac_command_pending": [{"cid": 3, "request": [3, 0x51, 0xff, 0, 1], "attempts": 1}],
+        "mac_command_error_count": {"3": 1},
+        "last_device_status_request": {"secs_since_epoch": 1_700_000_000, "nanos_since_epoch": 5},
+        "region_config_id": "eu868",
+        "uplink_dwell_time_400ms": false,
+        "downlink_dwell_time_400ms": false,
+        "uplink_max_eirp_index": 0
+    }))
+    .unwrap()
+}
+
+/// A tenant, application and device profile to hang devices on.
+struct Fixture {
+    tenant: Tenant,
+    app: Application,
+    profile: DeviceProfile,
+}
+
+async fn fixture(s: &Storage) -> Fixture {
+    let tenant = Tenant::new("acme");
+    s.create_tenant(&tenant).await.unwrap();
+    let app = Application::new(tenant.id, "meters");
+    s.create_application(&app).await.unwrap();
+    let profile = DeviceProfile::new(
+        tenant.id,
+        "class A",
+        Region::Eu868,
+        MacVersion::V1_0_3,
+        Revision::Rp002_1_0_3,
+    );
+    s.create_device_profile(&profile).await.unwrap();
+    Fixture {
+        tenant,
+        app,
+        profile,
+    }
+}
+
+impl Fixture {
+    fn device(&self, dev_eui: Eui64) -> Device {
+        Device::new(dev_eui, self.app.id, self.profile.id, format!("d{dev_eui}"))
+    }
+
+    /// A stored device with keys.
+    async fn otaa_device(&self, s: &Storage, dev_eui: Eui64) -> Device {
+        let device = self.device(dev_eui);
+        s.create_device(&device).await.unwrap();
+        let keys = DeviceKeys::new(
+            dev_eui,
+            NwkKey::from_be_bytes([7; 16]),
+            AppKey::from_be_bytes([8; 16]),
+        );
+        s.create_device_keys(&keys).await.unwrap();
+        device
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StorageError>, object: Object) {
+    match result {
+        Err(StorageError::NotFound(o)) => assert_eq!(o, object),
+        other => panic!("expected NotFound({object}), got {other:?}"),
+    }
+}
+
+fn assert_already_exists<T: std::fmt::Debug>(result: Result<T, StorageError>, object: Object) {
+    match result {
+        Err(StorageError::AlreadyExists(o)) => assert_eq!(o, object),
+        other => panic!("expected AlreadyExists({object}), got {other:?}"),
+    }
+}
+
+async fn tenants_are_created_read_updated_listed_and_deleted(db: &TestDb) {
+    let s = &db.storage;
+    let mut b = Tenant::new("bravo");
+    b.dev_addr_prefixes = vec!["26000000/7".into(), "fc00ac00/22".into()];
+    b.private_gateways_up = true;
+    let a = Tenant::new("alpha");
+    let c = Tenant::new("charlie");
+    for t in [&b, &a, &c] {
+        s.create_tenant(t).await.unwrap();
+    }
+    assert_eq!(s.get_tenant(b.id).await.unwrap(), b);
+    assert_already_exists(s.create_tenant(&b).await, Object::Tenant(b.id));
+
+    b.name = "bravo 2".into();
+    b.dev_addr_prefixes.pop();
+    b.private_gateways_up = false;
+    b.private_gateways_down = true;
+    s.update_tenant(&b).await.unwrap();
+    assert_eq!(s.get_tenant(b.id).await.unwrap(), b);
+
+    let names = |ts: Vec<Tenant>| ts.into_iter().map(|t| t.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.list_tenants(10, 0).await.unwrap()),
+        ["alpha", "bravo 2", "charlie"]
+    );
+    assert_eq!(names(s.list_tenants(1, 1).await.unwrap()), ["bravo 2"]);
+    assert!(s.list_tenants(10, 3).await.unwrap().is_empty());
+
+    s.delete_tenant(b.id).await.unwrap();
+    assert_not_found(s.get_tenant(b.id).await, Object::Tenant(b.id));
+    assert_not_found(s.update_tenant(&b).await, Object::Tenant(b.id));
+    assert_not_found(s.delete_tenant(b.id).await, Object::Tenant(b.id));
+    assert_eq!(s.list_tenants(10, 0).await.unwrap().len(), 2);
+}
+
+async fn applications_belong_to_existing_tenants(db: &TestDb) {
+    let s = &db.storage;
+    let tenant = Tenant::new("acme");
+    s.create_tenant(&tenant).await.unwrap();
+    let orphan = Application::new(Uuid::new_v4(), "nowhere");
+    assert_not_found(
+        s.create_application(&orphan).await,
+        Object::Tenant(orphan.tenant_id),
+    );
+
+    let mut app = Application::new(tenant.id, "meters");
+    s.create_application(&app).await.unwrap();
+    s.create_application(&Application::new(tenant.id, "alarms"))
+        .await
+        .unwrap();
+    assert_already_exists(
+        s.create_application(&app).await,
+        Object::Application(app.id),
+    );
+    assert_eq!(s.get_application(app.id).await.unwrap(), app);
+
+    app.name = "water meters".into();
+    s.update_application(&app).await.unwrap();
+    assert_eq!(s.get_application(app.id).await.unwrap(), app);
+    let listed = s.list_applications(tenant.id, 10, 0).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["alarms", "water meters"]
+    );
+    assert!(
+        s.list_applications(Uuid::new_v4(), 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    s.delete_application(app.id).await.unwrap();
+    assert_not_found(s.get_application(app.id).await, Object::Application(app.id));
+    assert_not_found(
+        s.update_application(&app).await,
+        Object::Application(app.id),
+    );
+    assert_not_found(
+        s.delete_application(app.id).await,
+        Object::Application(app.id),
+    );
+}
+
+async fn device_profiles_round_trip_every_field(db: &TestDb) {
+    let s = &db.storage;
+    let tenant = Tenant::new("acme");
+    s.create_tenant(&tenant).await.unwrap();
+    let mut p = DeviceProfile::new(
+        tenant.id,
+        "us meters",
+        Region::Us915,
+        MacVersion::V1_1_0,
+        Revision::Rp002_1_0_4,
+    );
+    let mut orphan = p.clone();
+    orphan.tenant_id = Uuid::new_v4();
+    assert_not_found(
+        s.create_device_profile(&orphan).await,
+        Object::Tenant(orphan.tenant_id),
+    );
+    s.create_device_profile(&p).await.unwrap();
+    assert_eq!(s.get_device_profile(p.id).await.unwrap(), p);
+    assert_already_exists(
+        s.create_device_profile(&p).await,
+        Object::DeviceProfile(p.id),
+    );
+
+    p.name = "as meters".into();
+    p.region = Region::As923_2;
+    p.region_config_id = "as923_2".into();
+    p.mac_version = MacVersion::V1_0_2;
+    p.reg_params_revision = Revision::B;
+    p.supports_otaa = false;
+    p.supports_class_b = true;
+    p.supports_class_c = true;
+    p.adr_algorithm_id = "lr_fhss".into();
+    p.uplink_interval = Duration::from_millis(90_500);
+    p.device_status_req_interval = u32::MAX;
+    p.flush_queue_on_activate = false;
+    p.abp_rx1_delay = 15;
+    p.abp_rx1_dr_offset = 5;
+    p.abp_rx2_dr = 255;
+    p.abp_rx2_frequency = 4_000_000_000;
+    p.class_c_timeout = Duration::from_secs(30);
+    s.update_device_profile(&p).await.unwrap();
+    assert_eq!(s.get_device_profile(p.id).await.unwrap(), p);
+    assert_eq!(
+        s.list_device_profiles(tenant.id, 10, 0).await.unwrap(),
+        [p.clone()]
+    );
+
+    s.delete_device_profile(p.id).await.unwrap();
+    assert_not_found(
+        s.get_device_profile(p.id).await,
+        Object::DeviceProfile(p.id),
+    );
+    assert_not_found(
+        s.update_device_profile(&p).await,
+        Object::DeviceProfile(p.id),
+    );
+    assert_not_found(
+        s.delete_device_profile(p.id).await,
+        Object::DeviceProfile(p.id),
+    );
+}
+
+async fn devices_round_trip_with_their_session(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let mut d = f.device(eui(1));
+    d.join_eui = eui(0x70b3_d57e_d000_0001);
+    d.skip_fcnt_check = true;
+    d.enabled_class = DeviceClass::C;
+    d.last_seen_at = Some(micros(SystemTime::now()));
+    d.session = Some(session(0x2601_1234, 70_000));
+    s.create_device(&d).await.unwrap();
+    assert_eq!(s.get_device(d.dev_eui).await.unwrap(), d);
+    assert_already_exists(s.create_device(&d).await, Object::Device(d.dev_eui));
+
+    // A device without a session, listed by name.
+    let mut a = f.device(eui(2));
+    a.name = "a first".into();
+    s.create_device(&a).await.unwrap();
+    assert_eq!(s.get_device(a.dev_eui).await.unwrap(), a);
+    assert_eq!(
+        s.list_devices(f.app.id, 10, 0).await.unwrap(),
+        [a.clone(), d.clone()]
+    );
+    assert_eq!(s.list_devices(f.app.id, 1, 1).await.unwrap(), [d.clone()]);
+
+    // References to missing objects name the missing one.
+    let mut no_app = f.device(eui(3));
+    no_app.application_id = Uuid::new_v4();
+    assert_not_found(
+        s.create_device(&no_app).await,
+        Object::Application(no_app.application_id),
+    );
+    let mut no_profile = f.device(eui(3));
+    no_profile.device_profile_id = Uuid::new_v4();
+    assert_not_found(
+        s.create_device(&no_profile).await,
+        Object::DeviceProfile(no_profile.device_profile_id),
+    );
+    assert_not_found(
+        s.update_device(&no_profile).await,
+        Object::Device(no_profile.dev_eui),
+    );
+    let mut bad_profile = a.clone();
+    bad_profile.device_profile_id = Uuid::new_v4();
+    assert_not_found(
+        s.update_device(&bad_profile).await,
+        Object::DeviceProfile(bad_profile.device_profile_id),
+    );
+
+    s.delete_device(d.dev_eui).await.unwrap();
+    assert_not_found(s.get_device(d.dev_eui).await, Object::Device(d.dev_eui));
+    assert_not_found(s.delete_device(d.dev_eui).await, Object::Device(d.dev_eui));
+}
+
+async fn device_updates_leave_the_session_alone(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let mut d = f.device(eui(1));
+    d.session = Some(session(0x2601_0001, 5));
+    s.create_device(&d).await.unwrap();
+    s.update_device_last_seen(d.dev_eui, UNIX_EPOCH + Duration::from_secs(1_000))
+        .await
+        .unwrap();
+
+    let other_profile = DeviceProfile::new(
+        f.tenant.id,
+        "class C",
+        Region::Eu868,
+        MacVersion::V1_0_4,
+        Revision::Rp002_1_0_3,
+    );
+    s.create_device_profile(&other_profile).await.unwrap();
+    // An API edit made from a stale read: no session, never seen.
+    let mut edit = f.device(d.dev_eui);
+    edit.device_profile_id = other_profile.id;
+    edit.name = "renamed".into();
+    edit.join_eui = eui(9);
+    edit.skip_fcnt_check = true;
+    edit.is_disabled = true;
+    edit.enabled_class = DeviceClass::B;
+    s.update_device(&edit).await.unwrap();
+
+    let stored = s.get_device(d.dev_eui).await.unwrap();
+    edit.session = d.session.clone();
+    edit.last_seen_at = Some(UNIX_EPOCH + Duration::from_secs(1_000));
+    assert_eq!(stored, edit);
+}
+
+async fn devices_are_found_by_dev_addr_when_enabled(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let shared = 0x2601_0001;
+    let mut one = f.device(eui(1));
+    one.session = Some(session(shared, 10));
+    let mut two = f.device(eui(2));
+    two.session = Some(session(shared, 20));
+    let mut disabled = f.device(eui(3));
+    disabled.session = Some(session(shared, 30));
+    disabled.is_disabled = true;
+    let mut elsewhere = f.device(eui(4));
+    elsewhere.session = Some(session(0x2601_0002, 40));
+    let inactive = f.device(eui(5));
+    for d in [&one, &two, &disabled, &elsewhere, &inactive] {
+        s.create_device(d).await.unwrap();
+    }
+
+    let found = s
+        .devices_by_dev_addr(DevAddr::from_u32(shared))
+        .await
+        .unwrap();
+    assert_eq!(found, [(one, f.profile.clone()), (two, f.profile.clone())]);
+    assert!(
+        s.devices_by_dev_addr(DevAddr::from_u32(0x2601_0003))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn sessions_are_set_and_cleared(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.device(eui(1));
+    s.create_device(&d).await.unwrap();
+    let addr = DevAddr::from_u32(0x2601_0001);
+
+    let joined = session(addr.to_u32(), 0);
+    s.set_session(d.dev_eui, Some(&joined)).await.unwrap();
+    assert_eq!(s.get_device(d.dev_eui).await.unwrap().session, Some(joined));
+    assert_eq!(s.devices_by_dev_addr(addr).await.unwrap().len(), 1);
+
+    // A rejoin moves the device to its new DevAddr.
+    let rejoined = session(0x2601_0099, 0);
+    s.set_session(d.dev_eui, Some(&rejoined)).await.unwrap();
+    assert!(s.devices_by_dev_addr(addr).await.unwrap().is_empty());
+    assert_eq!(
+        s.devices_by_dev_addr(rejoined.dev_addr)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    s.set_session(d.dev_eui, None).await.unwrap();
+    assert_eq!(s.get_device(d.dev_eui).await.unwrap().session, None);
+    assert!(
+        s.devices_by_dev_addr(rejoined.dev_addr)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_not_found(s.set_session(eui(99), None).await, Object::Device(eui(99)));
+}
+
+async fn fcnt_update_is_a_compare_and_swap(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let mut d = f.device(eui(1));
+    d.session = Some(session(0x2601_0001, 10));
+    s.create_device(&d).await.unwrap();
+
+    let mut next = session(0x2601_0001, 11);
+    next.n_f_cnt_down = 4;
+    assert!(!s.update_session_if_fcnt(d.dev_eui, 9, &next).await.unwrap());
+    assert!(
+        s.update_session_if_fcnt(d.dev_eui, 10, &next)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_device(d.dev_eui).await.unwrap().session,
+        Some(next.clone())
+    );
+    // The same frame again (another instance, a duplicate): refused.
+    assert!(
+        !s.update_session_if_fcnt(d.dev_eui, 10, &next)
+            .await
+            .unwrap()
+    );
+
+    // A counter going back is fine for a compare-and-swap (skip_fcnt_check).
+    let reset = session(0x2601_0001, 1);
+    assert!(
+        s.update_session_if_fcnt(d.dev_eui, 11, &reset)
+            .await
+            .unwrap()
+    );
+
+    // The session must still be the one with that DevAddr.
+    s.set_session(d.dev_eui, Some(&session(0x2601_0002, 1)))
+        .await
+        .unwrap();
+    assert!(
+        !s.update_session_if_fcnt(d.dev_eui, 1, &session(0x2601_0001, 2))
+            .await
+            .unwrap()
+    );
+    s.set_session(d.dev_eui, None).await.unwrap();
+    assert!(
+        !s.update_session_if_fcnt(d.dev_eui, 0, &session(0x2601_0001, 1))
+            .await
+            .unwrap()
+    );
+    assert!(!s.update_session_if_fcnt(eui(99), 0, &next).await.unwrap());
+}
+
+async fn fcnt_rollover_past_16_bits_is_stored_as_u32(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let addr = 0x2601_0001;
+    let mut d = f.device(eui(1));
+    d.session = Some(session(addr, 0xffff));
+    s.create_device(&d).await.unwrap();
+
+    assert!(
+        s.update_session_if_fcnt(d.dev_eui, 0xffff, &session(addr, 0x1_0000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.update_session_if_fcnt(d.dev_eui, 0x1_0000, &session(addr, 0xffff_fffe))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.update_session_if_fcnt(d.dev_eui, 0xffff_fffe, &session(addr, u32::MAX))
+            .await
+            .unwrap()
+    );
+    let found = s
+        .devices_by_dev_addr(DevAddr::from_u32(addr))
+        .await
+        .unwrap();
+    assert_eq!(found[0].0.session.as_ref().unwrap().f_cnt_up, u32::MAX);
+    assert!(
+        s.update_session_if_fcnt(d.dev_eui, u32::MAX, &session(addr, 0))
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_fcnt_updates_win_exactly_once(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let addr = 0x2601_0001;
+    for round in 0..5u32 {
+        let dev_eui = eui(100 + u64::from(round));
+        let mut d = f.device(dev_eui);
+        d.session = Some(session(addr, 41));
+        s.create_device(&d).await.unwrap();
+
+        let barrier = Arc::new(tokio::sync::Barrier::new(6));
+        let tasks: Vec<_> = (0..6u32)
+            .map(|i| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                let mut next = session(addr, 42);
+                next.n_f_cnt_down = i; // which task won
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.update_session_if_fcnt(dev_eui, 41, &next).await.unwrap()
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            if task.await.unwrap() {
+                winners.push(i as u32);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let stored = s.get_device(dev_eui).await.unwrap().session.unwrap();
+        assert_eq!((stored.f_cnt_up, stored.n_f_cnt_down), (42, winners[0]));
+    }
+}
+
+async fn last_seen_is_recorded(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.device(eui(1));
+    s.create_device(&d).await.unwrap();
+    let gw = Gateway::new(eui(0xaa), f.tenant.id, "roof");
+    s.create_gateway(&gw).await.unwrap();
+
+    let at = SystemTime::now();
+    s.update_device_last_seen(d.dev_eui, at).await.unwrap();
+    s.update_gateway_last_seen(gw.gateway_id, at).await.unwrap();
+    assert_eq!(
+        s.get_device(d.dev_eui).await.unwrap().last_seen_at,
+        Some(micros(at))
+    );
+    assert_eq!(
+        s.get_gateway(gw.gateway_id).await.unwrap().last_seen_at,
+        Some(micros(at))
+    );
+    assert_not_found(
+        s.update_device_last_seen(eui(2), at).await,
+        Object::Device(eui(2)),
+    );
+    assert_not_found(
+        s.update_gateway_last_seen(eui(0xbb), at).await,
+        Object::Gateway(eui(0xbb)),
+    );
+}
+
+async fn device_keys_keep_their_join_nonce_on_update(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let keys = DeviceKeys::new(
+        eui(1),
+        NwkKey::from_be_bytes([1; 16]),
+        AppKey::from_be_bytes([2; 16]),
+    );
+    assert_not_found(s.create_device_keys(&keys).await, Object::Device(eui(1)));
+    s.create_device(&f.device(eui(1))).await.unwrap();
+    s.create_device_keys(&keys).await.unwrap();
+    assert_eq!(s.get_device_keys(eui(1)).await.unwrap(), keys);
+    assert_already_exists(
+        s.create_device_keys(&keys).await,
+        Object::DeviceKeys(eui(1)),
+    );
+
+    let join_nonce = s
+        .record_dev_nonce(eui(1), eui(0), DevNonce(1), false)
+        .await
+        .unwrap();
+    assert_eq!(join_nonce.to_u32(), 1);
+    let mut new_keys = DeviceKeys::new(
+        eui(1),
+        NwkKey::from_be_bytes([3; 16]),
+        AppKey::from_be_bytes([4; 16]),
+    );
+    s.update_device_keys(&new_keys).await.unwrap();
+    new_keys.join_nonce = 1;
+    assert_eq!(s.get_device_keys(eui(1)).await.unwrap(), new_keys);
+
+    s.delete_device_keys(eui(1)).await.unwrap();
+    assert_not_found(s.get_device_keys(eui(1)).await, Object::DeviceKeys(eui(1)));
+    assert_not_found(
+        s.update_device_keys(&new_keys).await,
+        Object::DeviceKeys(eui(1)),
+    );
+    assert_not_found(
+        s.delete_device_keys(eui(1)).await,
+        Object::DeviceKeys(eui(1)),
+    );
+    match s.record_dev_nonce(eui(1), eui(0), DevNonce(2), false).await {
+        Err(NonceError::Storage(StorageError::NotFound(Object::DeviceKeys(e)))) => {
+            assert_eq!(e, eui(1))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn reused_dev_nonces_are_rejected(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.otaa_device(s, eui(1)).await;
+    let (join_a, join_b) = (eui(0xa), eui(0xb));
+
+    let nonce = |n| DevNonce(n);
+    assert_eq!(
+        s.record_dev_nonce(d.dev_eui, join_a, nonce(7), false)
+            .await
+            .unwrap()
+            .to_u32(),
+        1
+    );
+    // LoRaWAN 1.0.0-1.0.3: any unused DevNonce, in any order.
+    assert_eq!(
+        s.record_dev_nonce(d.dev_eui, join_a, nonce(3), false)
+            .await
+            .unwrap()
+            .to_u32(),
+        2
+    );
+    match s.record_dev_nonce(d.dev_eui, join_a, nonce(7), false).await {
+        Err(NonceError::Reused {
+            dev_eui,
+            join_eui,
+            dev_nonce,
+        }) => {
+            assert_eq!(
+                (dev_eui, join_eui, dev_nonce),
+                (d.dev_eui, join_a, nonce(7))
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Reuse is refused whatever the version.
+    assert!(matches!(
+        s.record_dev_nonce(d.dev_eui, join_a, nonce(3), true).await,
+        Err(NonceError::Reused { .. })
+    ));
+    // Another JoinEUI has its own DevNonces.
+    assert_eq!(
+        s.record_dev_nonce(d.dev_eui, join_b, nonce(7), true)
+            .await
+            .unwrap()
+            .to_u32(),
+        3
+    );
+    // A refused join-request does not use up a JoinNonce.
+    assert_eq!(s.get_device_keys(d.dev_eui).await.unwrap().join_nonce, 3);
+
+    // After a flush the device may start over.
+    assert_eq!(s.flush_dev_nonces(d.dev_eui).await.unwrap(), 3);
+    assert_eq!(
+        s.record_dev_nonce(d.dev_eui, join_a, nonce(7), true)
+            .await
+            .unwrap()
+            .to_u32(),
+        4
+    );
+}
+
+async fn increasing_dev_nonces_are_enforced_when_asked(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.otaa_device(s, eui(1)).await;
+    let join = eui(0xa);
+    s.record_dev_nonce(d.dev_eui, join, DevNonce(10), true)
+        .await
+        .unwrap();
+    for lower in [9, 0] {
+        match s
+            .record_dev_nonce(d.dev_eui, join, DevNonce(lower), true)
+            .await
+        {
+            Err(NonceError::NotIncreasing {
+                dev_nonce, highest, ..
+            }) => {
+                assert_eq!((dev_nonce, highest), (DevNonce(lower), DevNonce(10)))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    s.record_dev_nonce(d.dev_eui, join, DevNonce(11), true)
+        .await
+        .unwrap();
+    s.record_dev_nonce(d.dev_eui, join, DevNonce(u16::MAX), true)
+        .await
+        .unwrap();
+    // Without the rule, a lower unused one passes.
+    let join_nonce = s
+        .record_dev_nonce(d.dev_eui, join, DevNonce(5), false)
+        .await
+        .unwrap();
+    assert_eq!(join_nonce.to_u32(), 4);
+}
+
+async fn join_nonce_stops_at_24_bits(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.device(eui(1));
+    s.create_device(&d).await.unwrap();
+    let mut keys = DeviceKeys::new(
+        d.dev_eui,
+        NwkKey::from_be_bytes([1; 16]),
+        AppKey::from_be_bytes([2; 16]),
+    );
+    keys.join_nonce = 0xff_fffe;
+    s.create_device_keys(&keys).await.unwrap();
+
+    let last = s
+        .record_dev_nonce(d.dev_eui, eui(0), DevNonce(1), true)
+        .await
+        .unwrap();
+    assert_eq!(last.to_u32(), 0xff_ffff);
+    match s
+        .record_dev_nonce(d.dev_eui, eui(0), DevNonce(2), true)
+        .await
+    {
+        Err(NonceError::JoinNonceExhausted { dev_eui }) => assert_eq!(dev_eui, d.dev_eui),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.get_device_keys(d.dev_eui).await.unwrap().join_nonce,
+        0xff_ffff
+    );
+    // The refused DevNonce was not recorded.
+    s.update_device_keys(&keys).await.unwrap();
+    assert!(matches!(
+        s.record_dev_nonce(d.dev_eui, eui(0), DevNonce(2), true)
+            .await,
+        Err(NonceError::JoinNonceExhausted { .. })
+    ));
+}
+
+async fn concurrent_joins_with_one_dev_nonce_win_exactly_once(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    for round in 0..5u64 {
+        let d = f.otaa_device(s, eui(100 + round)).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(6));
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.record_dev_nonce(d.dev_eui, eui(0xa), DevNonce(42), true)
+                        .await
+                })
+            })
+            .collect();
+        let mut accepted = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(join_nonce) => accepted.push(join_nonce.to_u32()),
+                Err(NonceError::Reused { .. }) => {}
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        assert_eq!(accepted, [1], "round {round}");
+        assert_eq!(s.get_device_keys(d.dev_eui).await.unwrap().join_nonce, 1);
+    }
+}
+
+async fn concurrent_joins_get_distinct_join_nonces(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.otaa_device(s, eui(1)).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8u16)
+        .map(|n| {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.record_dev_nonce(d.dev_eui, eui(0xa), DevNonce(n), false)
+                    .await
+                    .unwrap()
+                    .to_u32()
+            })
+        })
+        .collect();
+    let mut join_nonces = Vec::new();
+    for task in tasks {
+        join_nonces.push(task.await.unwrap());
+    }
+    join_nonces.sort_unstable();
+    assert_eq!(join_nonces, (1..=8).collect::<Vec<_>>());
+}
+
+async fn queue_keeps_order_and_skips_pending_and_expired(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.device(eui(1));
+    s.create_device(&d).await.unwrap();
+    let now = micros(SystemTime::now());
+    assert_eq!(s.next_queue_item(d.dev_eui, now).await.unwrap(), None);
+
+    // Items of the same microsecond stay in insertion order; earlier
+    // created_at goes first whatever the insertion order.
+    let item = |port: u8, created_at: SystemTime| {
+        let mut i = QueueItem::new(d.dev_eui, port, false, vec![port; 3]);
+        i.created_at = created_at;
+        i
+    };
+    let mut pending = item(1, now);
+    pending.confirmed = true;
+    pending.is_pending = true;
+    pending.f_cnt_down = Some(0x1_0001);
+    pending.timeout_after = Some(now + Duration::from_secs(5));
+    let mut expired = item(2, now);
+    expired.expires_at = Some(now - Duration::from_secs(1));
+    let mut due = item(3, now);
+    due.expires_at = Some(now + Duration::from_secs(60));
+    let later = item(4, now);
+    let earliest = item(5, now - Duration::from_millis(1));
+    for i in [&pending, &expired, &due, &later, &earliest] {
+        s.enqueue(i).await.unwrap();
+    }
+
+    let all = s.list_queue_items(d.dev_eui).await.unwrap();
+    assert_eq!(
+        all,
+        [
+            earliest.clone(),
+            pending.clone(),
+            expired.clone(),
+            due.clone(),
+            later.clone()
+        ]
+    );
+    assert_eq!(s.get_queue_item(pending.id).await.unwrap(), pending);
+    assert_eq!(
+        s.next_queue_item(d.dev_eui, now).await.unwrap(),
+        Some(earliest.clone())
+    );
+    s.delete_queue_item(earliest.id).await.unwrap();
+    assert_eq!(
+        s.next_queue_item(d.dev_eui, now).await.unwrap(),
+        Some(due.clone())
+    );
+    // An item expires at its expires_at.
+    let at_expiry = due.expires_at.unwrap();
+    assert_eq!(
+        s.next_queue_item(d.dev_eui, at_expiry).await.unwrap(),
+        Some(later.clone())
+    );
+
+    // Expired, unsent items are removed for reporting; pending ones stay.
+    let mut expired_pending = item(6, now);
+    expired_pending.is_pending = true;
+    expired_pending.expires_at = Some(now - Duration::from_secs(1));
+    s.enqueue(&expired_pending).await.unwrap();
+    assert_eq!(
+        s.delete_expired_queue_items(d.dev_eui, at_expiry)
+            .await
+            .unwrap(),
+        [expired.clone(), due.clone()]
+    );
+    assert_eq!(
+        s.list_queue_items(d.dev_eui).await.unwrap(),
+        [pending, later, expired_pending]
+    );
+}
+
+async fn queue_items_are_updated_deleted_and_flushed(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = f.device(eui(1));
+    s.create_device(&d).await.unwrap();
+    let mut item = QueueItem::new(d.dev_eui, 10, true, b"hello".to_vec());
+    item.created_at = micros(item.created_at);
+    assert_not_found(
+        s.enqueue(&QueueItem::new(eui(2), 1, false, vec![])).await,
+        Object::Device(eui(2)),
+    );
+    s.enqueue(&item).await.unwrap();
+    assert_already_exists(s.enqueue(&item).await, Object::QueueItem(item.id));
+
+    item.is_pending = true;
+    item.f_cnt_down = Some(u32::MAX);
+    item.timeout_after = Some(micros(SystemTime::now()));
+    // Only what sending changes is written.
+    let mut sent = item.clone();
+    sent.data = b"ignored".to_vec();
+    s.update_queue_item(&sent).await.unwrap();
+    assert_eq!(s.get_queue_item(item.id).await.unwrap(), item);
+
+    s.delete_queue_item(item.id).await.unwrap();
+    assert_not_found(s.get_queue_item(item.id).await, Object::QueueItem(item.id));
+    assert_not_found(s.update_queue_item(&item).await, Object::QueueItem(item.id));
+    assert_not_found(
+        s.delete_queue_item(item.id).await,
+        Object::QueueItem(item.id),
+    );
+
+    for port in 1..=3 {
+        s.enqueue(&QueueItem::new(d.dev_eui, port, false, vec![]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.flush_queue(d.dev_eui).await.unwrap(), 3);
+    assert!(s.list_queue_items(d.dev_eui).await.unwrap().is_empty());
+    assert_eq!(s.flush_queue(d.dev_eui).await.unwrap(), 0);
+}
+
+async fn gateways_are_created_listed_updated_and_deleted(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let other = Tenant::new("other");
+    s.create_tenant(&other).await.unwrap();
+
+    let mut roof = Gateway::new(eui(0xaa), f.tenant.id, "roof");
+    roof.latitude = 52.3676;
+    roof.longitude = -4.9041;
+    roof.altitude = 12.5;
+    roof.last_seen_at = Some(micros(SystemTime::now()));
+    let cellar = Gateway::new(eui(0xbb), f.tenant.id, "cellar");
+    let mast = Gateway::new(eui(0xcc), other.id, "mast");
+    for g in [&roof, &cellar, &mast] {
+        s.create_gateway(g).await.unwrap();
+    }
+    assert_eq!(s.get_gateway(roof.gateway_id).await.unwrap(), roof);
+    assert_already_exists(
+        s.create_gateway(&roof).await,
+        Object::Gateway(roof.gateway_id),
+    );
+    let orphan = Gateway::new(eui(0xdd), Uuid::new_v4(), "orphan");
+    assert_not_found(
+        s.create_gateway(&orphan).await,
+        Object::Tenant(orphan.tenant_id),
+    );
+
+    assert_eq!(
+        s.list_gateways(Some(f.tenant.id), 10, 0).await.unwrap(),
+        [cellar.clone(), roof.clone()]
+    );
+    assert_eq!(
+        s.list_gateways(None, 2, 1).await.unwrap(),
+        [mast.clone(), roof.clone()]
+    );
+
+    // Moved to another tenant; last_seen_at is not the update's.
+    let mut moved = roof.clone();
+    moved.tenant_id = other.id;
+    moved.name = "roof 2".into();
+    moved.altitude = -3.0;
+    moved.last_seen_at = None;
+    s.update_gateway(&moved).await.unwrap();
+    moved.last_seen_at = roof.last_seen_at;
+    assert_eq!(s.get_gateway(roof.gateway_id).await.unwrap(), moved);
+    let mut nowhere = moved.clone();
+    nowhere.tenant_id = Uuid::new_v4();
+    assert_not_found(
+        s.update_gateway(&nowhere).await,
+        Object::Tenant(nowhere.tenant_id),
+    );
+
+    s.delete_gateway(roof.gateway_id).await.unwrap();
+    assert_not_found(
+        s.get_gateway(roof.gateway_id).await,
+        Object::Gateway(roof.gateway_id),
+    );
+    assert_not_found(
+        s.update_gateway(&moved).await,
+        Object::Gateway(roof.gateway_id),
+    );
+    assert_not_found(
+        s.delete_gateway(roof.gateway_id).await,
+        Object::Gateway(roof.gateway_id),
+    );
+}
+
+async fn deletes_cascade(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let counts = || async {
+        [
+            db.count("SELECT count(*) FROM application").await,
+            db.count("SELECT count(*) FROM device_profile").await,
+            db.count("SELECT count(*) FROM device").await,
+            db.count("SELECT count(*) FROM device_keys").await,
+            db.count("SELECT count(*) FROM dev_nonce").await,
+            db.count("SELECT count(*) FROM device_queue_item").await,
+            db.count("SELECT count(*) FROM gateway").await,
+            db.count("SELECT count(*) FROM api_key").await,
+        ]
+    };
+    let populate = |n: u64| {
+        let f = &f;
+        async move {
+            let d = f.otaa_device(s, eui(n)).await;
+            s.record_dev_nonce(d.dev_eui, eui(0), DevNonce(1), false)
+                .await
+                .unwrap();
+            s.enqueue(&QueueItem::new(d.dev_eui, 1, false, vec![]))
+                .await
+                .unwrap();
+            d
+        }
+    };
+
+    // Device keys take their DevNonces.
+    let d = populate(1).await;
+    s.delete_device_keys(d.dev_eui).await.unwrap();
+    assert_eq!(counts().await, [1, 1, 1, 0, 0, 1, 0, 0]);
+    // A device takes its keys, DevNonces and queue.
+    s.create_device_keys(&DeviceKeys::new(
+        d.dev_eui,
+        NwkKey::default(),
+        AppKey::default(),
+    ))
+    .await
+    .unwrap();
+    s.delete_device(d.dev_eui).await.unwrap();
+    assert_eq!(counts().await, [1, 1, 0, 0, 0, 0, 0, 0]);
+    // An application and a device profile take their devices.
+    populate(2).await;
+    s.delete_application(f.app.id).await.unwrap();
+    assert_eq!(counts().await, [0, 1, 0, 0, 0, 0, 0, 0]);
+    s.create_application(&f.app).await.unwrap();
+    populate(3).await;
+    s.delete_device_profile(f.profile.id).await.unwrap();
+    assert_eq!(counts().await, [1, 0, 0, 0, 0, 0, 0, 0]);
+    // A tenant takes everything of its own, API keys included.
+    s.create_device_profile(&f.profile).await.unwrap();
+    populate(4).await;
+    s.create_gateway(&Gateway::new(eui(0xaa), f.tenant.id, "roof"))
+        .await
+        .unwrap();
+    let key = format!(
+        "INSERT INTO api_key (id, created_at, name, is_admin, tenant_id) \
+         VALUES ({id}, '2026-01-01T00:00:00+00:00', 'ci', false, {tenant})",
+        id = "{id}",
+        tenant = "{tenant}"
+    );
+    let (sqlite_key, postgres_key) = (
+        key.replace("{id}", &format!("x'{}'", Uuid::new_v4().simple()))
+            .replace("{tenant}", &format!("x'{}'", f.tenant.id.simple())),
+        key.replace("{id}", &format!("'{}'", Uuid::new_v4()))
+            .replace("{tenant}", &format!("'{}'", f.tenant.id)),
+    );
+    db.exec(&sqlite_key, &postgres_key).await;
+    assert_eq!(counts().await, [1, 1, 1, 1, 1, 1, 1, 1]);
+    s.delete_tenant(f.tenant.id).await.unwrap();
+    assert_eq!(counts().await, [0; 8]);
+}
+
+async fn unreadable_sessions_are_reported_as_corrupt(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let mut d = f.device(eui(1));
+    d.session = Some(session(0x2601_0001, 1));
+    s.create_device(&d).await.unwrap();
+    db.exec(
+        r#"UPDATE device SET device_session = '{"dev_addr": 5}'"#,
+        r#"UPDATE device SET device_session = '{"dev_addr": 5}'"#,
+    )
+    .await;
+    match s.get_device(d.dev_eui).await {
+        Err(StorageError::Corrupt { object, reason }) => {
+            assert_eq!(object, Object::Device(d.dev_eui));
+            assert!(reason.contains("device_session"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.devices_by_dev_addr(DevAddr::from_u32(0x2601_0001)).await,
+        Err(StorageError::Corrupt { .. })
+    ));
+}
+
+async fn reconnecting_keeps_data(db: &TestDb) {
+    let s = &db.storage;
+    let tenant = Tenant::new("acme");
+    s.create_tenant(&tenant).await.unwrap();
+    // A second pool on the same database: migrations already applied.
+    let again = Storage::connect(&db.url).await.unwrap();
+    assert_eq!(again.get_tenant(tenant.id).await.unwrap(), tenant);
+    again.close().await;
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_is_private_to_its_storage() {
+    let one = Storage::connect("sqlite::memory:").await.unwrap();
+    let two = Storage::connect("sqlite::memory:").await.unwrap();
+    let tenant = Tenant::new("acme");
+    one.create_tenant(&tenant).await.unwrap();
+    assert_eq!(one.get_tenant(tenant.id).await.unwrap(), tenant);
+    assert_not_found(two.get_tenant(tenant.id).await, Object::Tenant(tenant.id));
+}
+
+#[tokio::test]
+async fn unknown_url_schemes_are_refused_without_echoing_the_url() {
+    let err = Storage::connect("mysql://root:secret@localhost/ns")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StorageError::UnsupportedUrl { scheme } if scheme == "mysql"),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("secret"));
+}

@@ -181,3 +181,35 @@ pub fn decode<M: GwMessage>(payload: &[u8], encoding: Encoding) -> Result<M, Dec
 pub fn decode_detect<M: GwMessage>(payload: &[u8]) -> Result<M, DecodeError> {
     decode(payload, Encoding::detect(payload))
 }
+
+/// A `DownlinkTxAck` for downlink `downlink_id` of `gateway_id` with `items`
+/// items: `statuses` for the first ones, `IGNORED` for the rest (items never
+/// tried).
+///
+/// ```
+/// use packet_forwarder::gw::{self, TxAckStatus};
+/// let ack = gw::tx_ack("0102030405060708".into(), 7, 2, &[TxAckStatus::TooLate]);
+/// assert_eq!(ack.items[0].status(), TxAckStatus::TooLate);
+/// assert_eq!(ack.items[1].status(), TxAckStatus::Ignored);
+/// ```
+pub fn tx_ack(
+    gateway_id: String,
+    downlink_id: u32,
+    items: usize,
+    statuses: &[TxAckStatus],
+) -> DownlinkTxAck {
+    DownlinkTxAck {
+        gateway_id,
+        downlink_id,
+        items: (0..items.max(statuses.len()))
+            .map(|i| DownlinkTxAckItem {
+                status: statuses
+                    .get(i)
+                    .copied()
+                    .unwrap_or(TxAckStatus::Ignored)
+                    .into(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

@@ -530,22 +530,12 @@ async fn send(socket: &mut WebSocket, message: Message, timeout: Duration) -> Re
 
 /// The ack of a downlink the session could not turn into a `dnmsg`.
 pub(crate) fn failed_ack(frame: &gw::DownlinkFrame) -> gw::DownlinkTxAck {
-    let n = frame.items.len().max(1);
-    gw::DownlinkTxAck {
-        gateway_id: frame.gateway_id.clone(),
-        downlink_id: frame.downlink_id,
-        items: (0..n)
-            .map(|i| gw::DownlinkTxAckItem {
-                status: if i == 0 {
-                    gw::TxAckStatus::InternalError
-                } else {
-                    gw::TxAckStatus::Ignored
-                }
-                .into(),
-            })
-            .collect(),
-        ..Default::default()
-    }
+    gw::tx_ack(
+        frame.gateway_id.clone(),
+        frame.downlink_id,
+        frame.items.len(),
+        &[gw::TxAckStatus::InternalError],
+    )
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

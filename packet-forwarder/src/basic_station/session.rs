@@ -334,21 +334,12 @@ impl Session {
         for (diid, n) in expired {
             self.pending.remove(&diid);
             self.stats.count_failed(gw::TxAckStatus::InternalError);
-            self.events.push_back(Event::TxAck(gw::DownlinkTxAck {
-                gateway_id: self.gateway_id.to_string(),
-                downlink_id: diid,
-                items: (0..n)
-                    .map(|i| gw::DownlinkTxAckItem {
-                        status: if i == 0 {
-                            gw::TxAckStatus::InternalError
-                        } else {
-                            gw::TxAckStatus::Ignored
-                        }
-                        .into(),
-                    })
-                    .collect(),
-                ..Default::default()
-            }));
+            self.events.push_back(Event::TxAck(gw::tx_ack(
+                self.gateway_id.to_string(),
+                diid,
+                n,
+                &[gw::TxAckStatus::InternalError],
+            )));
         }
         if let (Some(due), Some(every)) = (self.next_stats, interval(self.config.stats_interval))
             && due <= now

@@ -622,20 +622,12 @@ pub fn downlink_tx_ack(
     frame: &gw::DownlinkFrame,
     statuses: &[gw::TxAckStatus],
 ) -> gw::DownlinkTxAck {
-    gw::DownlinkTxAck {
-        gateway_id: frame.gateway_id.clone(),
-        downlink_id: frame.downlink_id,
-        items: (0..frame.items.len().max(statuses.len()))
-            .map(|i| gw::DownlinkTxAckItem {
-                status: statuses
-                    .get(i)
-                    .copied()
-                    .unwrap_or(gw::TxAckStatus::Ignored)
-                    .into(),
-            })
-            .collect(),
-        ..Default::default()
-    }
+    gw::tx_ack(
+        frame.gateway_id.clone(),
+        frame.downlink_id,
+        frame.items.len(),
+        statuses,
+    )
 }
 
 #[cfg(test)]

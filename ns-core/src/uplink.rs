@@ -95,7 +95,7 @@ use lorawan::keys::NwkSKey;
 use lorawan::mac::{self, MacCommand, MacError};
 use lorawan::modulation::Modulation;
 use lorawan::phy::{DataFrame, FCtrl, Frame, FrameError, MAX_PHY_PAYLOAD_LEN, MType};
-use lorawan::region::Network;
+use lorawan::region::{Network, RegionParams};
 use lorawan::{DevAddr, Direction, FCnt};
 use packet_forwarder::gw;
 use uuid::Uuid;
@@ -400,7 +400,8 @@ pub fn handle_data_uplink(
 ) -> Result<DataUplink, Rejection> {
     let frame = data_uplink_frame(&set.phy_payload).map_err(Rejection::anonymous)?;
     let tx = tx_params(network, &set.tx_info).map_err(Rejection::anonymous)?;
-    let (device, profile, session, f_cnt) = find_session(&frame, set, tx, candidates)?;
+    let (device, profile, session, f_cnt) =
+        find_session(&frame, set, network.params, tx, candidates)?;
     let reject = |reason| Rejection::of(reason, device, profile);
 
     let region = network.params.region;
@@ -454,6 +455,7 @@ pub fn handle_data_uplink(
 fn find_session<'c>(
     frame: &DataFrame<'_>,
     set: &UplinkFrameSet,
+    params: &RegionParams,
     tx: TxParams,
     candidates: &'c [(Device, DeviceProfile)],
 ) -> Result<(&'c Device, &'c DeviceProfile, &'c DeviceSession, u32), Rejection> {
@@ -478,7 +480,8 @@ fn find_session<'c>(
                 0
             },
             tx_dr: tx.dr,
-            tx_ch: tx.channel,
+            tx_ch: device_channel_index(session, params, set.tx_info.frequency, tx.dr)
+                .unwrap_or(tx.channel),
         };
         let full = FCnt::reconstruct(session.f_cnt_up, received);
         let raw = u32::from(received);
@@ -506,6 +509,25 @@ fn find_session<'c>(
     } else {
         RejectReason::UnknownDevAddr(dev_addr)
     }))
+}
+
+/// The index the device itself gives the channel of an uplink (the TxCh of
+/// the 1.1 MIC): the plan's channels keep their indices, the channels the
+/// device got by CFList or NewChannelReq follow them in the order it got
+/// them (`extra_uplink_channels`, holes included), which can differ from
+/// the network configuration's order. `None` when the frequency is not one
+/// of the session's extra channels.
+fn device_channel_index(
+    session: &DeviceSession,
+    params: &RegionParams,
+    frequency: u32,
+    dr: u8,
+) -> Option<u8> {
+    let j = session
+        .extra_uplink_channels
+        .iter()
+        .position(|c| c.frequency == frequency && (c.min_dr..=c.max_dr).contains(&dr))?;
+    u8::try_from(params.uplink_channel_count() + j).ok()
 }
 
 /// ChirpStack's frame-counter rules.
@@ -631,4 +653,51 @@ fn push_adr_history(session: &mut DeviceSession, f_cnt: u32, rx_infos: &[gw::Upl
         .len()
         .saturating_sub(ADR_HISTORY_LEN);
     session.uplink_adr_history.drain(..excess);
+}
+
+#[cfg(test)]
+mod tests {
+    use lorawan::region::{Region, Revision, params};
+
+    use super::*;
+
+    /// A 1.1 session whose device got 867.5 MHz before 867.1 MHz (NewChannelReq
+    /// order), with a refused slot (frequency 0) between them.
+    fn session() -> DeviceSession {
+        serde_json::from_value(serde_json::json!({
+            "dev_addr": "26011234", "mac_version": "1.1.0",
+            "f_nwk_s_int_key": "01010101010101010101010101010101",
+            "s_nwk_s_int_key": "02020202020202020202020202020202",
+            "nwk_s_enc_key": "03030303030303030303030303030303",
+            "app_s_key": "04040404040404040404040404040404",
+            "f_cnt_up": 0, "n_f_cnt_down": 0, "a_f_cnt_down": 0, "conf_f_cnt": 0,
+            "rx1_delay": 1, "rx1_dr_offset": 0, "rx2_dr": 0, "rx2_frequency": 869525000,
+            "enabled_uplink_channel_indices": [0, 1, 2, 3, 5],
+            "extra_uplink_channels": [
+                {"frequency": 867500000, "min_dr": 0, "max_dr": 5},
+                {"frequency": 0, "min_dr": 0, "max_dr": 0},
+                {"frequency": 867100000, "min_dr": 0, "max_dr": 5}
+            ],
+            "adr": true, "dr": 5, "tx_power_index": 0, "nb_trans": 1,
+            "max_supported_tx_power_index": 0, "uplink_adr_history": [],
+            "mac_command_pending": [], "mac_command_error_count": {},
+            "last_device_status_request": null, "region_config_id": "eu868",
+            "uplink_dwell_time_400ms": false, "downlink_dwell_time_400ms": false,
+            "uplink_max_eirp_index": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_1_1_mic_uses_the_devices_own_channel_numbering() {
+        let eu = params(Region::Eu868, Revision::LATEST);
+        let s = session();
+        // Defaults are 0–2; the device's extras follow in its own order.
+        assert_eq!(device_channel_index(&s, eu, 867_500_000, 5), Some(3));
+        assert_eq!(device_channel_index(&s, eu, 867_100_000, 0), Some(5));
+        // A default channel, or a rate the channel does not allow: the
+        // plan's numbering applies.
+        assert_eq!(device_channel_index(&s, eu, 868_100_000, 5), None);
+        assert_eq!(device_channel_index(&s, eu, 867_100_000, 6), None);
+    }
 }

@@ -7,119 +7,53 @@ use std::time::{Duration, SystemTime};
 use lorawan::keys::{AppSKey, NwkSEncKey, NwkSKey, SNwkSIntKey};
 use lorawan::mac::{self, MacCommand};
 use lorawan::phy::{DataFrame, FCtrl, MType};
-use lorawan::region::{Network, Region, RegionConfig, Revision};
+use lorawan::region::{Network, Region, Revision};
 use lorawan::{Direction, Eui64};
 use ns_core::downlink::{
     self, ClassARequest, ClassAResponse, DiscardReason, DownlinkError, DownlinkPlan,
-    DownlinkSettings, FCntDownCounter, QueueUpdate, RxWindowSelection, TxAckContext, TxAckError,
-    TxAckOutcome, UplinkContext, Window,
+    DownlinkSettings, FCntDownCounter, PlannedWindow, QueueUpdate, RxWindowSelection, TxAckContext,
+    TxAckError, TxAckOutcome, UplinkContext, Window,
 };
 use ns_core::model::{DeviceClass, DeviceProfile, DeviceSession, MacVersion, QueueItem};
 use packet_forwarder::gw;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use uuid::Uuid;
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use fixtures::{GW1, GW2, GW3, Keys, network, profile, t0};
 
 // ---------------------------------------------------------------------------
 // Fixtures
 
-const GW1: &str = "0101010101010101";
-const GW2: &str = "0202020202020202";
-const GW3: &str = "0303030303030303";
 const DEV_EUI: Eui64 = Eui64::from_u64(0x70b3_d57e_d000_0001);
 
-/// The keys of a session: one NwkSKey in every network role for 1.0.
-#[derive(Clone, Copy)]
-struct Keys {
-    version: MacVersion,
-    f_nwk_s_int_key: [u8; 16],
-    s_nwk_s_int_key: [u8; 16],
-    nwk_s_enc_key: [u8; 16],
-    app_s_key: [u8; 16],
-}
+/// DevAddr 26011234; 1.0: NwkSKey `[1; 16]`, AppSKey `[2; 16]`.
+const V1_0: Keys = Keys::v1_0(0x2601_1234, 1);
+/// DevAddr 26011234; 1.1: the four keys `[3; 16]` to `[6; 16]`.
+const V1_1: Keys = Keys::v1_1(0x2601_1234, 3);
 
-const V1_0: Keys = Keys {
-    version: MacVersion::V1_0_3,
-    f_nwk_s_int_key: [1; 16],
-    s_nwk_s_int_key: [1; 16],
-    nwk_s_enc_key: [1; 16],
-    app_s_key: [2; 16],
-};
-
-const V1_1: Keys = Keys {
-    version: MacVersion::V1_1_0,
-    f_nwk_s_int_key: [3; 16],
-    s_nwk_s_int_key: [4; 16],
-    nwk_s_enc_key: [5; 16],
-    app_s_key: [6; 16],
-};
-
-/// `DeviceSession` is `#[non_exhaustive]`: made as storage reads one.
+/// A session at DR5 after uplink FCnt 100.
 fn session(keys: Keys, n_f_cnt_down: u32, a_f_cnt_down: u32) -> DeviceSession {
-    let hex = |k: [u8; 16]| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    serde_json::from_value(serde_json::json!({
-        "dev_addr": "26011234",
-        "mac_version": keys.version,
-        "f_nwk_s_int_key": hex(keys.f_nwk_s_int_key),
-        "s_nwk_s_int_key": hex(keys.s_nwk_s_int_key),
-        "nwk_s_enc_key": hex(keys.nwk_s_enc_key),
-        "app_s_key": hex(keys.app_s_key),
-        "f_cnt_up": 101,
-        "n_f_cnt_down": n_f_cnt_down,
-        "a_f_cnt_down": a_f_cnt_down,
-        "conf_f_cnt": 0,
-        "rx1_delay": 1,
-        "rx1_dr_offset": 0,
-        "rx2_dr": 0,
-        "rx2_frequency": 869_525_000,
-        "enabled_uplink_channel_indices": [0, 1, 2],
-        "extra_uplink_channels": [],
-        "adr": true,
-        "dr": 5,
-        "tx_power_index": 0,
-        "nb_trans": 1,
-        "max_supported_tx_power_index": 0,
-        "uplink_adr_history": [],
-        "mac_command_pending": [],
-        "mac_command_error_count": {},
-        "last_device_status_request": null,
-        "region_config_id": "eu868",
-        "uplink_dwell_time_400ms": false,
-        "downlink_dwell_time_400ms": false,
-        "uplink_max_eirp_index": 0,
-    }))
-    .expect("the test's session JSON matches model::DeviceSession")
-}
-
-fn profile(region: Region, version: MacVersion) -> DeviceProfile {
-    DeviceProfile::new(
-        Uuid::nil(),
-        "profile",
-        region,
-        version,
-        Revision::Rp002_1_0_3,
+    fixtures::keyed_session(
+        &keys,
+        serde_json::json!({
+            "f_cnt_up": 101,
+            "n_f_cnt_down": n_f_cnt_down,
+            "a_f_cnt_down": a_f_cnt_down,
+            "dr": 5,
+        }),
     )
 }
 
-fn network(region: Region) -> Network {
-    RegionConfig {
-        id: region.common_name().to_lowercase(),
-        common_name: Some(region),
-        ..Default::default()
-    }
-    .resolve()
-    .unwrap()
-}
-
+/// What a gateway reports, with board, antenna and context to hand back.
 fn rx(gateway_id: &str, snr: f32, rssi: i32) -> gw::UplinkRxInfo {
     gw::UplinkRxInfo {
-        gateway_id: gateway_id.into(),
-        snr,
-        rssi,
         board: 1,
         antenna: 2,
         context: gateway_id.as_bytes()[..4].to_vec(),
-        ..Default::default()
+        ..fixtures::rx(gateway_id, snr, rssi)
     }
 }
 
@@ -171,8 +105,8 @@ impl Case {
         Self {
             keys,
             session: session(keys, 7, 3),
-            profile: profile(Region::Eu868, keys.version),
-            network: network(Region::Eu868),
+            profile: profile(Region::Eu868, keys.version, Revision::Rp002_1_0_3),
+            network: network(Region::Eu868, |_| {}),
             settings: DownlinkSettings::default(),
             rx_infos: vec![rx(GW1, 8.0, -70)],
             dr: 5,
@@ -183,7 +117,7 @@ impl Case {
             queue: Vec::new(),
             mac_commands: Vec::new(),
             must_send: false,
-            now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            now: t0(),
         }
     }
 
@@ -207,6 +141,18 @@ impl Case {
 
     fn respond(&self) -> Result<ClassAResponse, DownlinkError> {
         downlink::class_a_response(self.now, &self.request(), &mut StdRng::seed_from_u64(42))
+    }
+
+    /// The windows the case's uplink offers, with their payload limits.
+    fn windows(&self) -> Vec<PlannedWindow> {
+        downlink::plan_windows(
+            &self.request().uplink,
+            &self.session,
+            &self.profile,
+            &self.network,
+            &self.settings,
+        )
+        .unwrap()
     }
 
     fn plan(&self) -> DownlinkPlan {
@@ -686,8 +632,8 @@ fn eu868_rx1_and_rx2_parameters() {
 #[test]
 fn us915_rx1_and_rx2_parameters() {
     let mut case = Case::new(V1_0);
-    case.network = network(Region::Us915);
-    case.profile = profile(Region::Us915, MacVersion::V1_0_3);
+    case.network = network(Region::Us915, |_| {});
+    case.profile = profile(Region::Us915, MacVersion::V1_0_3, Revision::Rp002_1_0_3);
     case.session.rx2_dr = 8;
     case.session.rx2_frequency = 923_300_000;
     case.session.rx1_delay = 5;
@@ -709,14 +655,7 @@ fn us915_rx1_and_rx2_parameters() {
     assert_eq!((l.spreading_factor, l.bandwidth), (12, 500_000), "DR8");
     assert_eq!(delay_of(rx2), 6);
     // The payload limits follow: DR10 N = 242, DR8 N = 53 (RP002-1.0.3).
-    let windows = downlink::plan_windows(
-        &case.request().uplink,
-        &case.session,
-        &case.profile,
-        &case.network,
-        &case.settings,
-    )
-    .unwrap();
+    let windows = case.windows();
     let limits: Vec<usize> = windows.iter().map(|w| w.max_payload).collect();
     assert_eq!(limits, [242, 53]);
 }
@@ -793,21 +732,14 @@ fn rx2_first_limits_the_queue_item_to_rx2_size() {
 #[test]
 fn as923_dwell_time_limits_the_payload() {
     let mut case = Case::new(V1_0);
-    case.network = network(Region::As923_1);
-    case.profile = profile(Region::As923_1, MacVersion::V1_0_3);
+    case.network = network(Region::As923_1, |_| {});
+    case.profile = profile(Region::As923_1, MacVersion::V1_0_3, Revision::Rp002_1_0_3);
     case.session.rx2_dr = 2;
     case.session.rx2_frequency = 923_200_000;
     case.session.downlink_dwell_time_400ms = true;
     case.frequency = 923_200_000;
     case.dr = 2;
-    let windows = downlink::plan_windows(
-        &case.request().uplink,
-        &case.session,
-        &case.profile,
-        &case.network,
-        &case.settings,
-    )
-    .unwrap();
+    let windows = case.windows();
     // DR2 under the 400 ms dwell time: N = 11.
     assert_eq!(windows[0].max_payload, 11);
     case.queue = vec![item(1, false, &[0; 12])];
@@ -1093,16 +1025,20 @@ fn tx_ack_context_survives_serialization() {
 fn seeded_random_inputs_never_panic_and_frames_always_verify() {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let networks = [
-        network(Region::Eu868),
-        network(Region::Us915),
-        network(Region::As923_1),
+        network(Region::Eu868, |_| {}),
+        network(Region::Us915, |_| {}),
+        network(Region::As923_1, |_| {}),
     ];
     let mut planned = 0;
     for round in 0..3000 {
         let keys = if rng.random_bool(0.5) { V1_0 } else { V1_1 };
         let mut case = Case::new(keys);
         case.network = networks[round % networks.len()].clone();
-        case.profile = profile(case.network.params.region, keys.version);
+        case.profile = profile(
+            case.network.params.region,
+            keys.version,
+            Revision::Rp002_1_0_3,
+        );
         case.session = session(keys, rng.random(), rng.random());
         case.session.rx1_delay = rng.random_range(0..16);
         case.session.rx1_dr_offset = rng.random_range(0..8);

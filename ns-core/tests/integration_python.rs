@@ -20,8 +20,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
-    path::{Path, PathBuf},
-    process::Command,
+    path::Path,
     str::FromStr,
     time::{Duration, SystemTime},
 };
@@ -37,8 +36,11 @@ use ns_core::model::{Application, Device, DeviceProfile, MacVersion, Tenant};
 use packet_forwarder::gw::{self, common};
 use uuid::Uuid;
 
-const INSTALL_HINT: &str =
-    "install Python 3 and `pip install chirpstack-api==4.20.0` (scripts/ensure-services does)";
+// The runner the gw cross-check of the packet-forwarder crate uses too.
+#[path = "../../packet-forwarder/tests/support/python_check.rs"]
+mod python_check;
+
+use python_check::{python_fixtures, run_python, scratch_dir, write_encodings};
 
 const SCRIPT: &str = r#####"
 """Cross-checks ns-core's `integration` messages against chirpstack-api.
@@ -302,13 +304,12 @@ fn roundtrip<M: IntegrationMessage + PartialEq + std::fmt::Debug>(dir: &Path, st
     let again: M = integration::decode(&ours_json, Encoding::Json).unwrap();
     assert_eq!(again, from_pb, "{stem}: our JSON does not round-trip");
 
-    let out = dir.join("rust");
-    fs::write(
-        out.join(format!("{stem}.pb")),
-        integration::encode(&from_pb, Encoding::Protobuf),
-    )
-    .unwrap();
-    fs::write(out.join(format!("{stem}.json")), ours_json).unwrap();
+    write_encodings(
+        &dir.join("rust"),
+        stem,
+        &integration::encode(&from_pb, Encoding::Protobuf),
+        &ours_json,
+    );
 }
 
 macro_rules! dispatch {
@@ -516,53 +517,23 @@ fn check_commands(dir: &Path) {
     }
 }
 
-fn run_python(dir: &Path, args: &[&str]) {
-    let output = Command::new("python3")
-        .arg(dir.join("check_integration.py"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {INSTALL_HINT}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    print!("{stdout}");
-    match output.status.code() {
-        Some(0) => {}
-        Some(3) => panic!("python3 cannot import chirpstack_api: {INSTALL_HINT}\n{stderr}"),
-        _ => panic!(
-            "check_integration.py {args:?} failed ({}):\n{stdout}{stderr}",
-            output.status
-        ),
-    }
-}
-
-fn scratch_dir() -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ns-core-integration-python-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    for sub in ["py", "rust", "authored", "commands"] {
-        fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    fs::write(dir.join("check_integration.py"), SCRIPT).unwrap();
-    dir
-}
-
 #[test]
 fn every_integration_message_matches_chirpstack_api_in_protobuf_and_json() {
-    let dir = scratch_dir();
+    let dir = scratch_dir(
+        "ns-core-integration-python",
+        &["py", "rust", "authored", "commands"],
+    );
+    let script = dir.join("check_integration.py");
+    fs::write(&script, SCRIPT).unwrap();
     let dir_arg = dir.to_str().unwrap();
 
-    run_python(&dir, &["encode", dir_arg]);
+    run_python(&script, &["encode", dir_arg]);
 
     let mut seen = BTreeSet::new();
     let mut files = 0;
-    for entry in fs::read_dir(dir.join("py")).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        let Some(stem) = name.strip_suffix(".pb") else {
-            continue;
-        };
-        let (full_name, _variant) = stem.rsplit_once('.').unwrap();
-        roundtrip_by_name(&dir, full_name, stem);
-        seen.insert(full_name.to_owned());
+    for (stem, full_name) in python_fixtures(&dir) {
+        roundtrip_by_name(&dir, &full_name, &stem);
+        seen.insert(full_name);
         files += 1;
     }
     // IntegrationEvent left ChirpStack's published descriptors (4.20.0 has
@@ -580,13 +551,16 @@ fn every_integration_message_matches_chirpstack_api_in_protobuf_and_json() {
     let events = authored_events();
     let kinds: Vec<_> = events.iter().map(Event::kind).collect();
     for event in &events {
-        let base = dir.join("authored").join(event.kind().as_str());
-        fs::write(base.with_extension("pb"), event.encode(Encoding::Protobuf)).unwrap();
-        fs::write(base.with_extension("json"), event.encode(Encoding::Json)).unwrap();
+        write_encodings(
+            &dir.join("authored"),
+            event.kind().as_str(),
+            &event.encode(Encoding::Protobuf),
+            &event.encode(Encoding::Json),
+        );
     }
     assert_eq!(kinds.len(), 7, "every kind the network server emits");
 
-    run_python(&dir, &["verify", dir_arg]);
+    run_python(&script, &["verify", dir_arg]);
     check_commands(&dir);
     let _ = fs::remove_dir_all(&dir);
 }

@@ -29,6 +29,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use fixtures::lora_tx_info;
+
 fn hex<const N: usize>(s: &str) -> [u8; N] {
     let v = hexv(s);
     v.try_into().expect("hex length")
@@ -59,13 +64,7 @@ fn fixture(
 ) -> Fixture {
     let dev_eui = Eui64::from_u64(dev_eui);
     let join_eui = Eui64::from_u64(join_eui);
-    let profile = DeviceProfile::new(
-        Uuid::nil(),
-        "profile",
-        region,
-        mac_version,
-        Revision::Rp002_1_0_4,
-    );
+    let profile = fixtures::profile(region, mac_version, Revision::Rp002_1_0_4);
     let mut device = Device::new(dev_eui, Uuid::nil(), profile.id, "device");
     device.join_eui = join_eui;
     let keys = DeviceKeys::new(
@@ -165,20 +164,6 @@ fn eu868_five_extra() -> Network {
 /// US915 on sub-band 2 (channels 8–15 and 65).
 fn us915_sub_band_2() -> Network {
     network(Region::Us915, |n| n.enabled_sub_bands = vec![2])
-}
-
-fn lora_tx_info(frequency: u32, spreading_factor: u32, bandwidth: u32) -> gw::UplinkTxInfo {
-    gw::UplinkTxInfo {
-        frequency,
-        modulation: Some(gw::Modulation {
-            parameters: Some(gw::modulation::Parameters::Lora(gw::LoraModulationInfo {
-                bandwidth,
-                spreading_factor,
-                code_rate: gw::CodeRate::Cr45.into(),
-                ..Default::default()
-            })),
-        }),
-    }
 }
 
 fn rx_info() -> gw::UplinkRxInfo {

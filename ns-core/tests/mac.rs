@@ -10,7 +10,7 @@ use lorawan::mac::{
     DeviceTimeAns, DlChannelReq, DutyCycleReq, LinkAdrReq, LinkCheckAns, MacCommand, NewChannelReq,
     RejoinParamSetupReq, RekeyConf, ResetConf, RxParamSetupReq, RxTimingSetupReq, TxParamSetupReq,
 };
-use lorawan::region::{ExtraChannel, Network, Region, RegionConfig, Revision};
+use lorawan::region::{ExtraChannel, Network, Region, Revision};
 use ns_core::adr::{AdrAlgorithm, AdrRegistry, AdrRequest, DefaultAdr};
 use ns_core::mac::{
     self, DesiredSettings, IgnoreReason, MacConfig, MacEvent, MacOutcome, UplinkInfo,
@@ -19,23 +19,13 @@ use ns_core::model::{AdrHistoryEntry, DeviceClass, DeviceProfile, DeviceSession,
 use packet_forwarder::gw;
 use serde_json::{Value, json};
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use fixtures::{GW1, network, profile, session, t0};
+
 // ---------------------------------------------------------------------------
 // Fixtures
-
-/// 2023-11-14T22:13:20Z.
-fn t0() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
-}
-
-fn network(region: Region, configure: impl FnOnce(&mut RegionConfig)) -> Network {
-    let mut config = RegionConfig {
-        id: region.common_name().to_lowercase(),
-        common_name: Some(region),
-        ..Default::default()
-    };
-    configure(&mut config);
-    config.resolve().expect("test region configuration")
-}
 
 fn eu868() -> Network {
     network(Region::Eu868, |_| {})
@@ -57,54 +47,8 @@ fn us915_sub_band_2() -> Network {
     network(Region::Us915, |c| c.network.enabled_sub_bands = vec![2])
 }
 
-fn profile(region: Region, version: MacVersion, revision: Revision) -> DeviceProfile {
-    DeviceProfile::new(uuid::Uuid::nil(), "test", region, version, revision)
-}
-
 fn eu_profile() -> DeviceProfile {
     profile(Region::Eu868, MacVersion::V1_0_3, Revision::Rp002_1_0_3)
-}
-
-/// A session as stored, from JSON (`DeviceSession` is `#[non_exhaustive]`
-/// and has no constructor): an EU868 LoRaWAN 1.0.3 device at DR0 on the
-/// three default channels, with the region's RX settings. `changes` are
-/// merged over it.
-fn session(changes: Value) -> DeviceSession {
-    let mut base = json!({
-        "dev_addr": "01020304",
-        "mac_version": "1.0.3",
-        "f_nwk_s_int_key": "01010101010101010101010101010101",
-        "s_nwk_s_int_key": "01010101010101010101010101010101",
-        "nwk_s_enc_key": "01010101010101010101010101010101",
-        "app_s_key": "02020202020202020202020202020202",
-        "f_cnt_up": 100,
-        "n_f_cnt_down": 0,
-        "a_f_cnt_down": 0,
-        "conf_f_cnt": 0,
-        "rx1_delay": 1,
-        "rx1_dr_offset": 0,
-        "rx2_dr": 0,
-        "rx2_frequency": 869_525_000,
-        "enabled_uplink_channel_indices": [0, 1, 2],
-        "extra_uplink_channels": [],
-        "adr": true,
-        "dr": 0,
-        "tx_power_index": 0,
-        "nb_trans": 1,
-        "max_supported_tx_power_index": 0,
-        "uplink_adr_history": [],
-        "mac_command_pending": [],
-        "mac_command_error_count": {},
-        "last_device_status_request": null,
-        "region_config_id": "eu868",
-        "uplink_dwell_time_400ms": false,
-        "downlink_dwell_time_400ms": false,
-        "uplink_max_eirp_index": 0,
-    });
-    if let (Some(base), Value::Object(changes)) = (base.as_object_mut(), changes) {
-        base.extend(changes);
-    }
-    serde_json::from_value(base).expect("the test session matches model::DeviceSession")
 }
 
 /// An EU868 session whose last status request was just made, so that
@@ -116,12 +60,7 @@ fn quiet_session(changes: Value) -> DeviceSession {
 }
 
 fn rx(snr: f32) -> gw::UplinkRxInfo {
-    gw::UplinkRxInfo {
-        gateway_id: "0101010101010101".into(),
-        snr,
-        rssi: -100,
-        ..Default::default()
-    }
+    fixtures::rx(GW1, snr, -100)
 }
 
 /// The uplink commands in `fopts`, read as a network server reads them.
@@ -189,41 +128,34 @@ fn history(
         .collect()
 }
 
+/// What `pick` takes from the events of `outcome`.
+fn events<T>(outcome: &MacOutcome, pick: impl FnMut(&MacEvent) -> Option<T>) -> Vec<T> {
+    outcome.events.iter().filter_map(pick).collect()
+}
+
 fn acknowledged(outcome: &MacOutcome) -> Vec<MacCommand> {
-    outcome
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            MacEvent::Acknowledged { request, .. } => Some(*request),
-            _ => None,
-        })
-        .collect()
+    events(outcome, |e| match e {
+        MacEvent::Acknowledged { request, .. } => Some(*request),
+        _ => None,
+    })
 }
 
 fn rejected(outcome: &MacOutcome) -> Vec<(MacCommand, u32)> {
-    outcome
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            MacEvent::Rejected {
-                request,
-                error_count,
-                ..
-            } => Some((*request, *error_count)),
-            _ => None,
-        })
-        .collect()
+    events(outcome, |e| match e {
+        MacEvent::Rejected {
+            request,
+            error_count,
+            ..
+        } => Some((*request, *error_count)),
+        _ => None,
+    })
 }
 
 fn ignored(outcome: &MacOutcome) -> Vec<IgnoreReason> {
-    outcome
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            MacEvent::Ignored { reason, .. } => Some(*reason),
-            _ => None,
-        })
-        .collect()
+    events(outcome, |e| match e {
+        MacEvent::Ignored { reason, .. } => Some(*reason),
+        _ => None,
+    })
 }
 
 /// LinkADRAns with every bit set, as FOpts bytes.

@@ -18,6 +18,9 @@ use ns_core::storage::{Backend, NonceError, Object, Storage, StorageError, Stora
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn postgres_url() -> String {
@@ -220,30 +223,15 @@ fn micros(t: SystemTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(d.as_micros() as u64)
 }
 
-/// A LoRaWAN 1.0.3 session with a few of every kind of field set
-/// (`DeviceSession` has no constructor: built from its JSON form).
+/// A LoRaWAN 1.0.3 session with a few of every kind of field set.
 fn session(dev_addr: u32, f_cnt_up: u32) -> DeviceSession {
-    serde_json::from_value(serde_json::json!({
+    fixtures::session(serde_json::json!({
         "dev_addr": format!("{dev_addr:08x}"),
-        "mac_version": "1.0.3",
-        "f_nwk_s_int_key": "01010101010101010101010101010101",
-        "s_nwk_s_int_key": "01010101010101010101010101010101",
-        "nwk_s_enc_key": "01010101010101010101010101010101",
-        "app_s_key": "02020202020202020202020202020202",
         "f_cnt_up": f_cnt_up,
         "n_f_cnt_down": 3,
-        "a_f_cnt_down": 0,
-        "conf_f_cnt": 0,
-        "rx1_delay": 1,
-        "rx1_dr_offset": 0,
-        "rx2_dr": 0,
-        "rx2_frequency": 869_525_000,
-        "enabled_uplink_channel_indices": [0, 1, 2],
         "extra_uplink_channels": [{"frequency": 867_100_000, "min_dr": 0, "max_dr": 5}],
-        "adr": true,
         "dr": 5,
         "tx_power_index": 1,
-        "nb_trans": 1,
         "max_supported_tx_power_index": 7,
         "uplink_adr_history": [
             {"f_cnt": 9, "max_snr": 7.25, "max_rssi": -80, "tx_power_index": 1, "gateway_count": 2}
@@ -251,12 +239,7 @@ fn session(dev_addr: u32, f_cnt_up: u32) -> DeviceSession {
         "mac_command_pending": [{"cid": 3, "request": [3, 0x51, 0xff, 0, 1], "attempts": 1}],
         "mac_command_error_count": {"3": 1},
         "last_device_status_request": {"secs_since_epoch": 1_700_000_000, "nanos_since_epoch": 5},
-        "region_config_id": "eu868",
-        "uplink_dwell_time_400ms": false,
-        "downlink_dwell_time_400ms": false,
-        "uplink_max_eirp_index": 0
     }))
-    .unwrap()
 }
 
 /// A tenant, application and device profile to hang devices on.

@@ -8,15 +8,20 @@ use lorawan::crypto::B1Fields;
 use lorawan::keys::{AppSKey, FNwkSIntKey, NwkSEncKey, NwkSKey, SNwkSIntKey};
 use lorawan::mac::{self, DevStatusAns, LinkAdrAns, MacCommand};
 use lorawan::phy::{DataFrameMut, DataFrameRepr, FCtrl, FrameError, JoinRequestRepr, MType};
-use lorawan::region::{self, Network, Region, RegionConfig, Revision};
+use lorawan::region::{self, Network, Region, Revision};
 use lorawan::{DevAddr, DevNonce, Eui64, Mic};
 use ns_core::dedup::{DedupConfig, Deduplicator, DropReason, Ingest, UplinkFrameSet};
-use ns_core::model::{Device, DeviceProfile, DeviceSession, MacVersion};
+use ns_core::model::{Device, DeviceProfile, DeviceSession};
 use ns_core::uplink::{
     self, ADR_HISTORY_LEN, FCntCheck, RejectReason, Rejection, TxInfoError, TxParams,
 };
 use packet_forwarder::gw;
 use uuid::Uuid;
+
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use fixtures::{GW1, GW2, GW3, Keys, rx};
 
 // ---------------------------------------------------------------------------
 // Gateway frames
@@ -24,27 +29,9 @@ use uuid::Uuid;
 const EU868_CH1: u32 = 868_300_000;
 const EXTRA_CH: u32 = 867_100_000;
 
+/// LoRa at 125 kHz.
 fn lora(frequency: u32, spreading_factor: u32) -> gw::UplinkTxInfo {
-    gw::UplinkTxInfo {
-        frequency,
-        modulation: Some(gw::Modulation {
-            parameters: Some(gw::modulation::Parameters::Lora(gw::LoraModulationInfo {
-                bandwidth: 125_000,
-                spreading_factor,
-                code_rate: gw::CodeRate::Cr45.into(),
-                ..Default::default()
-            })),
-        }),
-    }
-}
-
-fn rx(gateway_id: &str, snr: f32, rssi: i32) -> gw::UplinkRxInfo {
-    gw::UplinkRxInfo {
-        gateway_id: gateway_id.into(),
-        snr,
-        rssi,
-        ..Default::default()
-    }
+    fixtures::lora_tx_info(frequency, spreading_factor, 125_000)
 }
 
 fn frame(
@@ -60,9 +47,6 @@ fn frame(
     }
 }
 
-const GW1: &str = "0101010101010101";
-const GW2: &str = "0202020202020202";
-const GW3: &str = "0303030303030303";
 const PHY: &[u8] = &[0x40, 4, 3, 2, 1, 0x80, 1, 0, 1, 0xa6, 0x94, 0x64, 0x26];
 
 fn ms(n: u64) -> Duration {
@@ -345,42 +329,6 @@ fn unusable_gateway_frames_are_dropped() {
 // ---------------------------------------------------------------------------
 // Devices and their frames
 
-/// The device side: its keys and version, signing frames as a device does.
-#[derive(Clone, Copy)]
-struct Keys {
-    version: MacVersion,
-    dev_addr: DevAddr,
-    f_nwk_s_int_key: [u8; 16],
-    s_nwk_s_int_key: [u8; 16],
-    nwk_s_enc_key: [u8; 16],
-    app_s_key: [u8; 16],
-}
-
-impl Keys {
-    fn v1_0(dev_addr: u32, seed: u8) -> Self {
-        let nwk_s_key = [seed; 16];
-        Self {
-            version: MacVersion::V1_0_3,
-            dev_addr: DevAddr::from_u32(dev_addr),
-            f_nwk_s_int_key: nwk_s_key,
-            s_nwk_s_int_key: nwk_s_key,
-            nwk_s_enc_key: nwk_s_key,
-            app_s_key: [seed.wrapping_add(1); 16],
-        }
-    }
-
-    fn v1_1(dev_addr: u32, seed: u8) -> Self {
-        Self {
-            version: MacVersion::V1_1_0,
-            dev_addr: DevAddr::from_u32(dev_addr),
-            f_nwk_s_int_key: [seed; 16],
-            s_nwk_s_int_key: [seed.wrapping_add(1); 16],
-            nwk_s_enc_key: [seed.wrapping_add(2); 16],
-            app_s_key: [seed.wrapping_add(3); 16],
-        }
-    }
-}
-
 /// What one uplink carries.
 #[derive(Clone)]
 struct Up<'a> {
@@ -454,53 +402,25 @@ fn build(keys: &Keys, up: &Up<'_>) -> Vec<u8> {
     buf
 }
 
-/// The network side: a session for these keys expecting `f_cnt_up` next.
-///
-/// `DeviceSession` is `#[non_exhaustive]` and has no constructor, so it is
-/// made the way storage reads one: from its serialized form.
+/// The network side: a session for these keys expecting `f_cnt_up` next,
+/// at DR5 with ADR off, on the three default channels and one extra.
 fn session(keys: &Keys, f_cnt_up: u32) -> DeviceSession {
-    serde_json::from_value(serde_json::json!({
-        "dev_addr": keys.dev_addr,
-        "mac_version": keys.version,
-        "f_nwk_s_int_key": FNwkSIntKey::from_be_bytes(keys.f_nwk_s_int_key),
-        "s_nwk_s_int_key": SNwkSIntKey::from_be_bytes(keys.s_nwk_s_int_key),
-        "nwk_s_enc_key": NwkSEncKey::from_be_bytes(keys.nwk_s_enc_key),
-        "app_s_key": AppSKey::from_be_bytes(keys.app_s_key),
-        "f_cnt_up": f_cnt_up,
-        "n_f_cnt_down": 0,
-        "a_f_cnt_down": 0,
-        "conf_f_cnt": 0,
-        "rx1_delay": 1,
-        "rx1_dr_offset": 0,
-        "rx2_dr": 0,
-        "rx2_frequency": 869_525_000,
-        "enabled_uplink_channel_indices": [0, 1, 2, 3],
-        "extra_uplink_channels": [{"frequency": EXTRA_CH, "min_dr": 0, "max_dr": 5}],
-        "adr": false,
-        "dr": 5,
-        "tx_power_index": 2,
-        "nb_trans": 1,
-        "max_supported_tx_power_index": 7,
-        "uplink_adr_history": [],
-        "mac_command_pending": [],
-        "mac_command_error_count": {},
-        "last_device_status_request": null,
-        "region_config_id": "eu868",
-        "uplink_dwell_time_400ms": false,
-        "downlink_dwell_time_400ms": false,
-        "uplink_max_eirp_index": 0,
-    }))
-    .expect("the test's session JSON matches model::DeviceSession")
+    fixtures::keyed_session(
+        keys,
+        serde_json::json!({
+            "f_cnt_up": f_cnt_up,
+            "enabled_uplink_channel_indices": [0, 1, 2, 3],
+            "extra_uplink_channels": [{"frequency": EXTRA_CH, "min_dr": 0, "max_dr": 5}],
+            "adr": false,
+            "dr": 5,
+            "tx_power_index": 2,
+            "max_supported_tx_power_index": 7,
+        }),
+    )
 }
 
 fn device(eui: u64, keys: &Keys, f_cnt_up: u32) -> (Device, DeviceProfile) {
-    let profile = DeviceProfile::new(
-        Uuid::new_v4(),
-        "profile",
-        Region::Eu868,
-        keys.version,
-        Revision::Rp002_1_0_3,
-    );
+    let profile = fixtures::profile(Region::Eu868, keys.version, Revision::Rp002_1_0_3);
     let mut device = Device::new(Eui64::from_u64(eui), Uuid::new_v4(), profile.id, "device");
     device.session = Some(session(keys, f_cnt_up));
     (device, profile)
@@ -508,21 +428,13 @@ fn device(eui: u64, keys: &Keys, f_cnt_up: u32) -> (Device, DeviceProfile) {
 
 /// EU868 with one extra channel (867.1 MHz, index 3).
 fn network() -> Network {
-    RegionConfig {
-        id: "eu868".into(),
-        common_name: Some(Region::Eu868),
-        network: region::NetworkConfig {
-            extra_channels: vec![region::ExtraChannel {
-                frequency: EXTRA_CH,
-                min_dr: 0,
-                max_dr: 5,
-            }],
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .resolve()
-    .unwrap()
+    fixtures::network(Region::Eu868, |c| {
+        c.network.extra_channels = vec![region::ExtraChannel {
+            frequency: EXTRA_CH,
+            min_dr: 0,
+            max_dr: 5,
+        }];
+    })
 }
 
 /// A frame set as the de-duplicator makes it, heard on 868.3 MHz SF7.

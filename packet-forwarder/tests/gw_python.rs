@@ -14,19 +14,15 @@
 //! wire compatibility.
 
 mod gw_fixtures;
+#[path = "support/python_check.rs"]
+mod python_check;
 
-use std::{
-    collections::BTreeSet,
-    fs,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{collections::BTreeSet, fs, path::Path};
 
 use packet_forwarder::gw::{self, Encoding, GwMessage, common};
+use python_check::{python_fixtures, run_python, scratch_dir, write_encodings};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/check_gw.py");
-const INSTALL_HINT: &str =
-    "install Python 3 and `pip install chirpstack-api==4.20.0` (scripts/ensure-services does)";
 
 /// Decodes `dir/py/{stem}.pb` and `.json` as `M`, checks they agree, and
 /// writes both encodings of it to `dir/rust/`.
@@ -52,13 +48,12 @@ fn roundtrip<M: GwMessage + PartialEq + std::fmt::Debug>(dir: &Path, stem: &str)
     let again: M = gw::decode(&ours_json, Encoding::Json).unwrap();
     assert_eq!(again, from_pb, "{stem}: our JSON does not round-trip");
 
-    let out = dir.join("rust");
-    fs::write(
-        out.join(format!("{stem}.pb")),
-        gw::encode(&from_pb, Encoding::Protobuf),
-    )
-    .unwrap();
-    fs::write(out.join(format!("{stem}.json")), ours_json).unwrap();
+    write_encodings(
+        &dir.join("rust"),
+        stem,
+        &gw::encode(&from_pb, Encoding::Protobuf),
+        &ours_json,
+    );
 }
 
 macro_rules! dispatch {
@@ -105,66 +100,27 @@ dispatch! {
 }
 
 fn write_authored<M: GwMessage>(dir: &Path, message: &M) {
-    let base = dir.join("authored");
-    let name = M::full_name();
-    fs::write(
-        base.join(format!("{name}.pb")),
-        gw::encode(message, Encoding::Protobuf),
-    )
-    .unwrap();
-    fs::write(
-        base.join(format!("{name}.json")),
-        gw::encode(message, Encoding::Json),
-    )
-    .unwrap();
-}
-
-fn run_python(args: &[&str]) {
-    let output = Command::new("python3")
-        .arg(SCRIPT)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {INSTALL_HINT}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    print!("{stdout}");
-    match output.status.code() {
-        Some(0) => {}
-        Some(3) => panic!("python3 cannot import chirpstack_api: {INSTALL_HINT}\n{stderr}"),
-        _ => panic!(
-            "check_gw.py {args:?} failed ({}):\n{stdout}{stderr}",
-            output.status
-        ),
-    }
-}
-
-fn scratch_dir() -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("packet-forwarder-gw-python-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    for sub in ["py", "rust", "authored"] {
-        fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    dir
+    write_encodings(
+        &dir.join("authored"),
+        &M::full_name(),
+        &gw::encode(message, Encoding::Protobuf),
+        &gw::encode(message, Encoding::Json),
+    );
 }
 
 #[test]
 fn every_gw_message_matches_chirpstack_api_in_protobuf_and_json() {
-    let dir = scratch_dir();
+    let dir = scratch_dir("packet-forwarder-gw-python", &["py", "rust", "authored"]);
     let dir_arg = dir.to_str().unwrap();
+    let script = Path::new(SCRIPT);
 
-    run_python(&["encode", dir_arg]);
+    run_python(script, &["encode", dir_arg]);
 
     let mut seen = BTreeSet::new();
     let mut files = 0;
-    for entry in fs::read_dir(dir.join("py")).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        let Some(stem) = name.strip_suffix(".pb") else {
-            continue;
-        };
-        let (full_name, _variant) = stem.rsplit_once('.').unwrap();
-        roundtrip_by_name(&dir, full_name, stem);
-        seen.insert(full_name.to_owned());
+    for (stem, full_name) in python_fixtures(&dir) {
+        roundtrip_by_name(&dir, &full_name, &stem);
+        seen.insert(full_name);
         files += 1;
     }
     assert_eq!(
@@ -187,6 +143,6 @@ fn every_gw_message_matches_chirpstack_api_in_protobuf_and_json() {
     write_authored(&dir, &gw_fixtures::event());
     write_authored(&dir, &gw_fixtures::command());
 
-    run_python(&["verify", dir_arg]);
+    run_python(script, &["verify", dir_arg]);
     let _ = fs::remove_dir_all(&dir);
 }

@@ -7,14 +7,13 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::error::{
-    NonceError, Object, StorageError, db_error, is_foreign_key_violation, write_error,
+    NonceError, Object, StorageError, db_error, is_foreign_key_violation, touched, write_error,
 };
 use super::rows::{
     DeviceAndProfileRow, DeviceKeysRow, DeviceRow, db_class, db_dev_addr, db_eui, db_time, db_u32,
     device_columns, device_profile_columns,
 };
-use super::tenancy::touched;
-use super::{Storage, page, with_pool};
+use super::{Storage, execute, execute_by_key, fetch, page, with_pool};
 use crate::model::{Device, DeviceKeys, DeviceProfile, DeviceSession};
 
 /// The highest JoinNonce (24 bits).
@@ -44,32 +43,28 @@ impl Storage {
         let now = db_time(SystemTime::now());
         let object = Object::Device(device.dev_eui);
         let (dev_addr, f_cnt_up, session) = session_columns(device.session.as_ref());
-        let result = with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO device (dev_eui, application_id, device_profile_id, created_at, \
-                 updated_at, last_seen_at, name, join_eui, skip_fcnt_check, is_disabled, \
-                 enabled_class, dev_addr, f_cnt_up, device_session) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(db_eui(device.dev_eui))
-            .bind(device.application_id)
-            .bind(device.device_profile_id)
-            .bind(now)
-            .bind(device.last_seen_at.map(db_time))
-            .bind(&device.name)
-            .bind(db_eui(device.join_eui))
-            .bind(device.skip_fcnt_check)
-            .bind(device.is_disabled)
-            .bind(db_class(device.enabled_class))
-            .bind(dev_addr)
-            .bind(f_cnt_up)
-            .bind(session)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
+        let result = execute!(
+            self,
+            "INSERT INTO device (dev_eui, application_id, device_profile_id, created_at, \
+             updated_at, last_seen_at, name, join_eui, skip_fcnt_check, is_disabled, \
+             enabled_class, dev_addr, f_cnt_up, device_session) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            db_eui(device.dev_eui),
+            device.application_id,
+            device.device_profile_id,
+            now,
+            device.last_seen_at.map(db_time),
+            &device.name,
+            db_eui(device.join_eui),
+            device.skip_fcnt_check,
+            device.is_disabled,
+            db_class(device.enabled_class),
+            dev_addr,
+            f_cnt_up,
+            session,
+        );
         match result {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             // Two references: find out which one is missing.
             Err(e) if is_foreign_key_violation(&e) => {
                 let missing = match self.get_application(device.application_id).await {
@@ -85,16 +80,16 @@ impl Storage {
 
     /// The device with this DevEUI, with its session.
     pub async fn get_device(&self, dev_eui: Eui64) -> Result<Device, StorageError> {
-        let row: DeviceRow = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
+        let row: DeviceRow = fetch!(
+            self,
+            fetch_one,
+            concat!(
                 "SELECT ",
                 device_columns!(),
                 " FROM device d WHERE d.dev_eui = $1"
-            ))
-            .bind(db_eui(dev_eui))
-            .fetch_one(pool)
-            .await
-        })
+            ),
+            db_eui(dev_eui),
+        )
         .map_err(db_error(Object::Device(dev_eui)))?;
         row.try_into()
     }
@@ -110,24 +105,20 @@ impl Storage {
     pub async fn update_device(&self, device: &Device) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
         let object = Object::Device(device.dev_eui);
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE device SET updated_at = $2, device_profile_id = $3, name = $4, \
-                 join_eui = $5, skip_fcnt_check = $6, is_disabled = $7, enabled_class = $8 \
-                 WHERE dev_eui = $1",
-            )
-            .bind(db_eui(device.dev_eui))
-            .bind(now)
-            .bind(device.device_profile_id)
-            .bind(&device.name)
-            .bind(db_eui(device.join_eui))
-            .bind(device.skip_fcnt_check)
-            .bind(device.is_disabled)
-            .bind(db_class(device.enabled_class))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        let done = execute!(
+            self,
+            "UPDATE device SET updated_at = $2, device_profile_id = $3, name = $4, \
+             join_eui = $5, skip_fcnt_check = $6, is_disabled = $7, enabled_class = $8 \
+             WHERE dev_eui = $1",
+            db_eui(device.dev_eui),
+            now,
+            device.device_profile_id,
+            &device.name,
+            db_eui(device.join_eui),
+            device.skip_fcnt_check,
+            device.is_disabled,
+            db_class(device.enabled_class),
+        )
         .map_err(write_error(
             object,
             Object::DeviceProfile(device.device_profile_id),
@@ -137,16 +128,12 @@ impl Storage {
 
     /// Deletes a device with its keys, DevNonces and queue.
     pub async fn delete_device(&self, dev_eui: Eui64) -> Result<(), StorageError> {
-        let object = Object::Device(dev_eui);
-        let done = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM device WHERE dev_eui = $1")
-                .bind(db_eui(dev_eui))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Device(dev_eui),
+            "DELETE FROM device WHERE dev_eui = $1",
+            db_eui(dev_eui),
+        )
     }
 
     /// At most `limit` devices of an application from the `offset`th, by
@@ -158,19 +145,19 @@ impl Storage {
         offset: u32,
     ) -> Result<Vec<Device>, StorageError> {
         let (limit, offset) = page(limit, offset);
-        let rows: Vec<DeviceRow> = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
+        let rows: Vec<DeviceRow> = fetch!(
+            self,
+            fetch_all,
+            concat!(
                 "SELECT ",
                 device_columns!(),
                 " FROM device d WHERE d.application_id = $1 \
                  ORDER BY d.name, d.dev_eui LIMIT $2 OFFSET $3"
-            ))
-            .bind(application_id)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
-        })
+            ),
+            application_id,
+            limit,
+            offset,
+        )
         .map_err(db_error(Object::Application(application_id)))?;
         rows.into_iter().map(Device::try_from).collect()
     }
@@ -181,19 +168,19 @@ impl Storage {
         &self,
         dev_addr: DevAddr,
     ) -> Result<Vec<(Device, DeviceProfile)>, StorageError> {
-        let rows: Vec<DeviceAndProfileRow> = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
+        let rows: Vec<DeviceAndProfileRow> = fetch!(
+            self,
+            fetch_all,
+            concat!(
                 "SELECT ",
                 device_columns!(),
                 ", ",
                 device_profile_columns!(),
                 " FROM device d JOIN device_profile dp ON dp.id = d.device_profile_id \
                  WHERE d.dev_addr = $1 AND NOT d.is_disabled ORDER BY d.dev_eui"
-            ))
-            .bind(db_dev_addr(dev_addr))
-            .fetch_all(pool)
-            .await
-        })
+            ),
+            db_dev_addr(dev_addr),
+        )
         .map_err(db_error(Object::Table("device")))?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -222,22 +209,18 @@ impl Storage {
         session: &DeviceSession,
     ) -> Result<bool, StorageError> {
         let now = db_time(SystemTime::now());
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE device SET updated_at = $3, f_cnt_up = $4, device_session = $5 \
-                 WHERE dev_eui = $1 AND f_cnt_up = $2 AND dev_addr = $6 \
-                 AND device_session IS NOT NULL",
-            )
-            .bind(db_eui(dev_eui))
-            .bind(db_u32(expected_f_cnt_up))
-            .bind(now)
-            .bind(db_u32(session.f_cnt_up))
-            .bind(Json(session))
-            .bind(db_dev_addr(session.dev_addr))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        let done = execute!(
+            self,
+            "UPDATE device SET updated_at = $3, f_cnt_up = $4, device_session = $5 \
+             WHERE dev_eui = $1 AND f_cnt_up = $2 AND dev_addr = $6 \
+             AND device_session IS NOT NULL",
+            db_eui(dev_eui),
+            db_u32(expected_f_cnt_up),
+            now,
+            db_u32(session.f_cnt_up),
+            Json(session),
+            db_dev_addr(session.dev_addr),
+        )
         .map_err(db_error(Object::Device(dev_eui)))?;
         Ok(done == 1)
     }
@@ -250,24 +233,18 @@ impl Storage {
         session: Option<&DeviceSession>,
     ) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        let object = Object::Device(dev_eui);
         let (dev_addr, f_cnt_up, session) = session_columns(session);
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE device SET updated_at = $2, dev_addr = $3, f_cnt_up = $4, \
-                 device_session = $5 WHERE dev_eui = $1",
-            )
-            .bind(db_eui(dev_eui))
-            .bind(now)
-            .bind(dev_addr)
-            .bind(f_cnt_up)
-            .bind(session)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Device(dev_eui),
+            "UPDATE device SET updated_at = $2, dev_addr = $3, f_cnt_up = $4, \
+             device_session = $5 WHERE dev_eui = $1",
+            db_eui(dev_eui),
+            now,
+            dev_addr,
+            f_cnt_up,
+            session,
+        )
     }
 
     /// Records when a device's last uplink was received.
@@ -276,17 +253,13 @@ impl Storage {
         dev_eui: Eui64,
         at: SystemTime,
     ) -> Result<(), StorageError> {
-        let object = Object::Device(dev_eui);
-        let done = with_pool!(self, pool => {
-            sqlx::query("UPDATE device SET last_seen_at = $2 WHERE dev_eui = $1")
-                .bind(db_eui(dev_eui))
-                .bind(db_time(at))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Device(dev_eui),
+            "UPDATE device SET last_seen_at = $2 WHERE dev_eui = $1",
+            db_eui(dev_eui),
+            db_time(at),
+        )
     }
 
     /// Stores a device's root keys.
@@ -295,20 +268,16 @@ impl Storage {
     /// [`StorageError::AlreadyExists`] if it has keys.
     pub async fn create_device_keys(&self, keys: &DeviceKeys) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO device_keys (dev_eui, created_at, updated_at, nwk_key, app_key, \
-                 join_nonce) VALUES ($1, $2, $2, $3, $4, $5)",
-            )
-            .bind(db_eui(keys.dev_eui))
-            .bind(now)
-            .bind(keys.nwk_key.to_be_bytes().to_vec())
-            .bind(keys.app_key.to_be_bytes().to_vec())
-            .bind(db_u32(keys.join_nonce))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })
+        execute!(
+            self,
+            "INSERT INTO device_keys (dev_eui, created_at, updated_at, nwk_key, app_key, \
+             join_nonce) VALUES ($1, $2, $2, $3, $4, $5)",
+            db_eui(keys.dev_eui),
+            now,
+            keys.nwk_key.to_be_bytes().to_vec(),
+            keys.app_key.to_be_bytes().to_vec(),
+            db_u32(keys.join_nonce),
+        )
         .map_err(write_error(
             Object::DeviceKeys(keys.dev_eui),
             Object::Device(keys.dev_eui),
@@ -318,14 +287,12 @@ impl Storage {
 
     /// A device's root keys and JoinNonce.
     pub async fn get_device_keys(&self, dev_eui: Eui64) -> Result<DeviceKeys, StorageError> {
-        let row: DeviceKeysRow = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT dev_eui, nwk_key, app_key, join_nonce FROM device_keys WHERE dev_eui = $1",
-            )
-            .bind(db_eui(dev_eui))
-            .fetch_one(pool)
-            .await
-        })
+        let row: DeviceKeysRow = fetch!(
+            self,
+            fetch_one,
+            "SELECT dev_eui, nwk_key, app_key, join_nonce FROM device_keys WHERE dev_eui = $1",
+            db_eui(dev_eui),
+        )
         .map_err(db_error(Object::DeviceKeys(dev_eui)))?;
         row.try_into()
     }
@@ -337,36 +304,26 @@ impl Storage {
     /// JoinNonce it has seen).
     pub async fn update_device_keys(&self, keys: &DeviceKeys) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        let object = Object::DeviceKeys(keys.dev_eui);
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE device_keys SET updated_at = $2, nwk_key = $3, app_key = $4 \
-                 WHERE dev_eui = $1",
-            )
-            .bind(db_eui(keys.dev_eui))
-            .bind(now)
-            .bind(keys.nwk_key.to_be_bytes().to_vec())
-            .bind(keys.app_key.to_be_bytes().to_vec())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::DeviceKeys(keys.dev_eui),
+            "UPDATE device_keys SET updated_at = $2, nwk_key = $3, app_key = $4 \
+             WHERE dev_eui = $1",
+            db_eui(keys.dev_eui),
+            now,
+            keys.nwk_key.to_be_bytes().to_vec(),
+            keys.app_key.to_be_bytes().to_vec(),
+        )
     }
 
     /// Deletes a device's root keys and the DevNonces it used.
     pub async fn delete_device_keys(&self, dev_eui: Eui64) -> Result<(), StorageError> {
-        let object = Object::DeviceKeys(dev_eui);
-        let done = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM device_keys WHERE dev_eui = $1")
-                .bind(db_eui(dev_eui))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::DeviceKeys(dev_eui),
+            "DELETE FROM device_keys WHERE dev_eui = $1",
+            db_eui(dev_eui),
+        )
     }
 
     /// Accepts a join-request's DevNonce and returns the JoinNonce for its
@@ -473,13 +430,11 @@ impl Storage {
     /// again (after the device lost its counter). Returns how many were
     /// forgotten.
     pub async fn flush_dev_nonces(&self, dev_eui: Eui64) -> Result<u64, StorageError> {
-        with_pool!(self, pool => {
-            sqlx::query("DELETE FROM dev_nonce WHERE dev_eui = $1")
-                .bind(db_eui(dev_eui))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
+        execute!(
+            self,
+            "DELETE FROM dev_nonce WHERE dev_eui = $1",
+            db_eui(dev_eui),
+        )
         .map_err(db_error(Object::DeviceKeys(dev_eui)))
     }
 }

@@ -160,6 +160,16 @@ pub(super) fn write_error(
     move |error| classify(error, object, Some(parent))
 }
 
+/// `Ok` if a write by key touched a row (`rows`, as the driver counts
+/// them), `NotFound(object)` otherwise.
+pub(super) fn touched(rows: u64, object: Object) -> Result<(), StorageError> {
+    if rows == 0 {
+        Err(StorageError::NotFound(object))
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether a driver error is a broken reference to another row.
 pub(super) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db)

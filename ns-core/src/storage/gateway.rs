@@ -5,10 +5,9 @@ use std::time::SystemTime;
 use lorawan::Eui64;
 use uuid::Uuid;
 
-use super::error::{Object, StorageError, db_error, write_error};
-use super::rows::{GatewayRow, db_eui, db_time};
-use super::tenancy::touched;
-use super::{Storage, page, with_pool};
+use super::error::{Object, StorageError, db_error, touched, write_error};
+use super::rows::{GatewayRow, db_eui, db_time, gateway_columns};
+use super::{Storage, execute, execute_by_key, fetch, page};
 use crate::model::Gateway;
 
 impl Storage {
@@ -18,23 +17,19 @@ impl Storage {
     /// [`StorageError::AlreadyExists`] if its EUI is taken.
     pub async fn create_gateway(&self, gateway: &Gateway) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO gateway (gateway_id, tenant_id, created_at, updated_at, last_seen_at, \
-                 name, latitude, longitude, altitude) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(db_eui(gateway.gateway_id))
-            .bind(gateway.tenant_id)
-            .bind(now)
-            .bind(gateway.last_seen_at.map(db_time))
-            .bind(&gateway.name)
-            .bind(gateway.latitude)
-            .bind(gateway.longitude)
-            .bind(gateway.altitude)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })
+        execute!(
+            self,
+            "INSERT INTO gateway (gateway_id, tenant_id, created_at, updated_at, last_seen_at, \
+             name, latitude, longitude, altitude) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
+            db_eui(gateway.gateway_id),
+            gateway.tenant_id,
+            now,
+            gateway.last_seen_at.map(db_time),
+            &gateway.name,
+            gateway.latitude,
+            gateway.longitude,
+            gateway.altitude,
+        )
         .map_err(write_error(
             Object::Gateway(gateway.gateway_id),
             Object::Tenant(gateway.tenant_id),
@@ -44,15 +39,16 @@ impl Storage {
 
     /// The gateway with this EUI.
     pub async fn get_gateway(&self, gateway_id: Eui64) -> Result<Gateway, StorageError> {
-        let row: GatewayRow = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT gateway_id, tenant_id, name, last_seen_at, latitude, longitude, altitude \
-                 FROM gateway WHERE gateway_id = $1",
-            )
-            .bind(db_eui(gateway_id))
-            .fetch_one(pool)
-            .await
-        })
+        let row: GatewayRow = fetch!(
+            self,
+            fetch_one,
+            concat!(
+                "SELECT ",
+                gateway_columns!(),
+                " FROM gateway WHERE gateway_id = $1"
+            ),
+            db_eui(gateway_id),
+        )
         .map_err(db_error(Object::Gateway(gateway_id)))?;
         row.try_into()
     }
@@ -66,38 +62,30 @@ impl Storage {
     pub async fn update_gateway(&self, gateway: &Gateway) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
         let object = Object::Gateway(gateway.gateway_id);
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE gateway SET updated_at = $2, tenant_id = $3, name = $4, latitude = $5, \
-                 longitude = $6, altitude = $7 WHERE gateway_id = $1",
-            )
-            .bind(db_eui(gateway.gateway_id))
-            .bind(now)
-            .bind(gateway.tenant_id)
-            .bind(&gateway.name)
-            .bind(gateway.latitude)
-            .bind(gateway.longitude)
-            .bind(gateway.altitude)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        let done = execute!(
+            self,
+            "UPDATE gateway SET updated_at = $2, tenant_id = $3, name = $4, latitude = $5, \
+             longitude = $6, altitude = $7 WHERE gateway_id = $1",
+            db_eui(gateway.gateway_id),
+            now,
+            gateway.tenant_id,
+            &gateway.name,
+            gateway.latitude,
+            gateway.longitude,
+            gateway.altitude,
+        )
         .map_err(write_error(object, Object::Tenant(gateway.tenant_id)))?;
         touched(done, object)
     }
 
     /// Deletes a gateway.
     pub async fn delete_gateway(&self, gateway_id: Eui64) -> Result<(), StorageError> {
-        let object = Object::Gateway(gateway_id);
-        let done = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM gateway WHERE gateway_id = $1")
-                .bind(db_eui(gateway_id))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Gateway(gateway_id),
+            "DELETE FROM gateway WHERE gateway_id = $1",
+            db_eui(gateway_id),
+        )
     }
 
     /// At most `limit` gateways from the `offset`th, by name: a tenant's,
@@ -109,18 +97,19 @@ impl Storage {
         offset: u32,
     ) -> Result<Vec<Gateway>, StorageError> {
         let (limit, offset) = page(limit, offset);
-        let rows: Vec<GatewayRow> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT gateway_id, tenant_id, name, last_seen_at, latitude, longitude, altitude \
-                 FROM gateway WHERE ($1 IS NULL OR tenant_id = $1) \
-                 ORDER BY name, gateway_id LIMIT $2 OFFSET $3",
-            )
-            .bind(tenant_id)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
-        })
+        let rows: Vec<GatewayRow> = fetch!(
+            self,
+            fetch_all,
+            concat!(
+                "SELECT ",
+                gateway_columns!(),
+                " FROM gateway WHERE ($1 IS NULL OR tenant_id = $1) \
+                 ORDER BY name, gateway_id LIMIT $2 OFFSET $3"
+            ),
+            tenant_id,
+            limit,
+            offset,
+        )
         .map_err(db_error(Object::Table("gateway")))?;
         rows.into_iter().map(Gateway::try_from).collect()
     }
@@ -132,16 +121,12 @@ impl Storage {
         gateway_id: Eui64,
         at: SystemTime,
     ) -> Result<(), StorageError> {
-        let object = Object::Gateway(gateway_id);
-        let done = with_pool!(self, pool => {
-            sqlx::query("UPDATE gateway SET last_seen_at = $2 WHERE gateway_id = $1")
-                .bind(db_eui(gateway_id))
-                .bind(db_time(at))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Gateway(gateway_id),
+            "UPDATE gateway SET last_seen_at = $2 WHERE gateway_id = $1",
+            db_eui(gateway_id),
+            db_time(at),
+        )
     }
 }

@@ -77,6 +77,46 @@ macro_rules! with_pool {
 }
 use with_pool;
 
+/// Runs the statement `$sql` with the parameters bound in order, on either
+/// backend: the number of rows it wrote.
+macro_rules! execute {
+    ($storage:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::storage::with_pool!($storage, pool => {
+            sqlx::query($sql)
+                $(.bind($bind))*
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+    };
+}
+use execute;
+
+/// Runs the write by key `$sql` (an update or a delete of one row) on
+/// either backend: `NotFound(object)` if it touched no row, and a failure
+/// classified as about `object`.
+macro_rules! execute_by_key {
+    ($storage:expr, $object:expr, $sql:expr $(, $bind:expr)* $(,)?) => {{
+        let object = $object;
+        $crate::storage::execute!($storage, $sql $(, $bind)*)
+            .map_err($crate::storage::error::db_error(object))
+            .and_then(|rows| $crate::storage::error::touched(rows, object))
+    }};
+}
+use execute_by_key;
+
+/// Runs the query `$sql` with the parameters bound in order, on either
+/// backend, and reads its rows with `$fetch` (`fetch_one`, `fetch_all`,
+/// `fetch_optional`) as the row type the caller expects.
+macro_rules! fetch {
+    ($storage:expr, $fetch:ident, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::storage::with_pool!($storage, pool => {
+            sqlx::query_as($sql)$(.bind($bind))*.$fetch(pool).await
+        })
+    };
+}
+use fetch;
+
 /// The database behind a [`Storage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -7,8 +7,7 @@ use uuid::Uuid;
 
 use super::error::{Object, StorageError, db_error, write_error};
 use super::rows::{QueueItemRow, db_eui, db_time, db_u32};
-use super::tenancy::touched;
-use super::{Storage, with_pool};
+use super::{Storage, execute, execute_by_key, fetch};
 use crate::model::QueueItem;
 
 /// The columns of [`QueueItemRow`].
@@ -19,14 +18,31 @@ macro_rules! queue_item_columns {
     };
 }
 
+/// The text, for this backend, of a `SELECT` of the queue items
+/// `WHERE $filter` in queue order, followed by `$tail`.
+///
 /// Queue order: enqueue time, then insertion order (SQLite's rowid,
 /// PostgreSQL's identity column) for items of the same microsecond.
-macro_rules! queue_order {
-    (sqlite) => {
-        " ORDER BY created_at, rowid"
-    };
-    (postgres) => {
-        " ORDER BY created_at, seq"
+macro_rules! select_queue_items {
+    ($storage:expr, $filter:literal $(, $tail:literal)?) => {
+        $storage.dialect(
+            concat!(
+                "SELECT ",
+                queue_item_columns!(),
+                " FROM device_queue_item WHERE ",
+                $filter,
+                " ORDER BY created_at, rowid"
+                $(, $tail)?
+            ),
+            concat!(
+                "SELECT ",
+                queue_item_columns!(),
+                " FROM device_queue_item WHERE ",
+                $filter,
+                " ORDER BY created_at, seq"
+                $(, $tail)?
+            ),
+        )
     };
 }
 
@@ -37,26 +53,24 @@ impl Storage {
     /// [`StorageError::NotFound`] if the device does not exist,
     /// [`StorageError::AlreadyExists`] if the item's id is taken.
     pub async fn enqueue(&self, item: &QueueItem) -> Result<(), StorageError> {
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO device_queue_item (id, dev_eui, created_at, f_port, confirmed, data, \
-                 is_pending, f_cnt_down, timeout_after, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(item.id)
-            .bind(db_eui(item.dev_eui))
-            .bind(db_time(item.created_at))
-            .bind(i16::from(item.f_port))
-            .bind(item.confirmed)
-            .bind(&item.data)
-            .bind(item.is_pending)
-            .bind(item.f_cnt_down.map(db_u32))
-            .bind(item.timeout_after.map(db_time))
-            .bind(item.expires_at.map(db_time))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })
+        execute!(
+            self,
+            concat!(
+                "INSERT INTO device_queue_item (",
+                queue_item_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ),
+            item.id,
+            db_eui(item.dev_eui),
+            db_time(item.created_at),
+            i16::from(item.f_port),
+            item.confirmed,
+            &item.data,
+            item.is_pending,
+            item.f_cnt_down.map(db_u32),
+            item.timeout_after.map(db_time),
+            item.expires_at.map(db_time),
+        )
         .map_err(write_error(
             Object::QueueItem(item.id),
             Object::Device(item.dev_eui),
@@ -66,40 +80,25 @@ impl Storage {
 
     /// The queue item with this id.
     pub async fn get_queue_item(&self, id: Uuid) -> Result<QueueItem, StorageError> {
-        let row: QueueItemRow = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
+        let row: QueueItemRow = fetch!(
+            self,
+            fetch_one,
+            concat!(
                 "SELECT ",
                 queue_item_columns!(),
                 " FROM device_queue_item WHERE id = $1"
-            ))
-            .bind(id)
-            .fetch_one(pool)
-            .await
-        })
+            ),
+            id,
+        )
         .map_err(db_error(Object::QueueItem(id)))?;
         row.try_into()
     }
 
     /// A device's queue, in order (empty for an unknown device).
     pub async fn list_queue_items(&self, dev_eui: Eui64) -> Result<Vec<QueueItem>, StorageError> {
-        let sql = self.dialect(
-            concat!(
-                "SELECT ",
-                queue_item_columns!(),
-                " FROM device_queue_item WHERE dev_eui = $1",
-                queue_order!(sqlite)
-            ),
-            concat!(
-                "SELECT ",
-                queue_item_columns!(),
-                " FROM device_queue_item WHERE dev_eui = $1",
-                queue_order!(postgres)
-            ),
-        );
-        let rows: Vec<QueueItemRow> = with_pool!(self, pool => {
-            sqlx::query_as(sql).bind(db_eui(dev_eui)).fetch_all(pool).await
-        })
-        .map_err(db_error(Object::Device(dev_eui)))?;
+        let sql = select_queue_items!(self, "dev_eui = $1");
+        let rows: Vec<QueueItemRow> = fetch!(self, fetch_all, sql, db_eui(dev_eui))
+            .map_err(db_error(Object::Device(dev_eui)))?;
         rows.into_iter().map(QueueItem::try_from).collect()
     }
 
@@ -110,68 +109,40 @@ impl Storage {
         dev_eui: Eui64,
         now: SystemTime,
     ) -> Result<Option<QueueItem>, StorageError> {
-        let sql = self.dialect(
-            concat!(
-                "SELECT ",
-                queue_item_columns!(),
-                " FROM device_queue_item WHERE dev_eui = $1 AND NOT is_pending \
-                 AND (expires_at IS NULL OR expires_at > $2)",
-                queue_order!(sqlite),
-                " LIMIT 1"
-            ),
-            concat!(
-                "SELECT ",
-                queue_item_columns!(),
-                " FROM device_queue_item WHERE dev_eui = $1 AND NOT is_pending \
-                 AND (expires_at IS NULL OR expires_at > $2)",
-                queue_order!(postgres),
-                " LIMIT 1"
-            ),
+        let sql = select_queue_items!(
+            self,
+            "dev_eui = $1 AND NOT is_pending AND (expires_at IS NULL OR expires_at > $2)",
+            " LIMIT 1"
         );
-        let row: Option<QueueItemRow> = with_pool!(self, pool => {
-            sqlx::query_as(sql)
-                .bind(db_eui(dev_eui))
-                .bind(db_time(now))
-                .fetch_optional(pool)
-                .await
-        })
-        .map_err(db_error(Object::Device(dev_eui)))?;
+        let row: Option<QueueItemRow> =
+            fetch!(self, fetch_optional, sql, db_eui(dev_eui), db_time(now))
+                .map_err(db_error(Object::Device(dev_eui)))?;
         row.map(QueueItem::try_from).transpose()
     }
 
     /// Writes what sending changes in a queue item: `is_pending`,
     /// `f_cnt_down` and `timeout_after`.
     pub async fn update_queue_item(&self, item: &QueueItem) -> Result<(), StorageError> {
-        let object = Object::QueueItem(item.id);
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE device_queue_item SET is_pending = $2, f_cnt_down = $3, \
-                 timeout_after = $4 WHERE id = $1",
-            )
-            .bind(item.id)
-            .bind(item.is_pending)
-            .bind(item.f_cnt_down.map(db_u32))
-            .bind(item.timeout_after.map(db_time))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::QueueItem(item.id),
+            "UPDATE device_queue_item SET is_pending = $2, f_cnt_down = $3, \
+             timeout_after = $4 WHERE id = $1",
+            item.id,
+            item.is_pending,
+            item.f_cnt_down.map(db_u32),
+            item.timeout_after.map(db_time),
+        )
     }
 
     /// Deletes a queue item (sent, acknowledged, or dropped).
     pub async fn delete_queue_item(&self, id: Uuid) -> Result<(), StorageError> {
-        let object = Object::QueueItem(id);
-        let done = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM device_queue_item WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::QueueItem(id),
+            "DELETE FROM device_queue_item WHERE id = $1",
+            id
+        )
     }
 
     /// Deletes the items of a device's queue that expired unsent by `now`
@@ -181,17 +152,17 @@ impl Storage {
         dev_eui: Eui64,
         now: SystemTime,
     ) -> Result<Vec<QueueItem>, StorageError> {
-        let rows: Vec<QueueItemRow> = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
+        let rows: Vec<QueueItemRow> = fetch!(
+            self,
+            fetch_all,
+            concat!(
                 "DELETE FROM device_queue_item WHERE dev_eui = $1 AND NOT is_pending \
                  AND expires_at <= $2 RETURNING ",
                 queue_item_columns!()
-            ))
-            .bind(db_eui(dev_eui))
-            .bind(db_time(now))
-            .fetch_all(pool)
-            .await
-        })
+            ),
+            db_eui(dev_eui),
+            db_time(now),
+        )
         .map_err(db_error(Object::Device(dev_eui)))?;
         let mut items = rows
             .into_iter()
@@ -204,13 +175,11 @@ impl Storage {
 
     /// Empties a device's queue; returns how many items were deleted.
     pub async fn flush_queue(&self, dev_eui: Eui64) -> Result<u64, StorageError> {
-        with_pool!(self, pool => {
-            sqlx::query("DELETE FROM device_queue_item WHERE dev_eui = $1")
-                .bind(db_eui(dev_eui))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
+        execute!(
+            self,
+            "DELETE FROM device_queue_item WHERE dev_eui = $1",
+            db_eui(dev_eui),
+        )
         .map_err(db_error(Object::Device(dev_eui)))
     }
 }

@@ -118,6 +118,14 @@ impl Reader {
     }
 }
 
+/// The columns of [`TenantRow`].
+macro_rules! tenant_columns {
+    () => {
+        "id, name, dev_addr_prefixes, private_gateways_up, private_gateways_down"
+    };
+}
+pub(super) use tenant_columns;
+
 /// A `tenant` row.
 #[derive(sqlx::FromRow)]
 pub(super) struct TenantRow {
@@ -139,6 +147,14 @@ impl From<TenantRow> for Tenant {
         }
     }
 }
+
+/// The columns of [`ApplicationRow`].
+macro_rules! application_columns {
+    () => {
+        "id, tenant_id, name"
+    };
+}
+pub(super) use application_columns;
 
 /// An `application` row.
 #[derive(sqlx::FromRow)]
@@ -311,6 +327,14 @@ impl TryFrom<DeviceKeysRow> for DeviceKeys {
         })
     }
 }
+
+/// The columns of [`GatewayRow`].
+macro_rules! gateway_columns {
+    () => {
+        "gateway_id, tenant_id, name, last_seen_at, latitude, longitude, altitude"
+    };
+}
+pub(super) use gateway_columns;
 
 /// A `gateway` row.
 #[derive(sqlx::FromRow)]

@@ -2,23 +2,50 @@
 
 use std::time::SystemTime;
 
+use sqlx::query::Query;
 use sqlx::types::Json;
+use sqlx::{Database, Encode, Type};
 use uuid::Uuid;
 
-use super::error::{Object, StorageError, db_error, write_error};
+use super::error::{Object, StorageError, db_error, touched, write_error};
 use super::rows::{
-    ApplicationRow, DeviceProfileRow, TenantRow, db_millis, db_time, db_u32, device_profile_columns,
+    ApplicationRow, DeviceProfileRow, TenantRow, application_columns, db_millis, db_time, db_u32,
+    device_profile_columns, tenant_columns,
 };
-use super::{Storage, page, with_pool};
+use super::{Storage, execute, execute_by_key, fetch, page, with_pool};
 use crate::model::{Application, DeviceProfile, Tenant};
 
-/// `Ok` if a write by key touched a row, `NotFound(object)` otherwise.
-pub(super) fn touched(rows: u64, object: Object) -> Result<(), StorageError> {
-    if rows == 0 {
-        Err(StorageError::NotFound(object))
-    } else {
-        Ok(())
-    }
+/// Binds a device profile's settings, `name` to `class_c_timeout`, in
+/// column order: the parameters its insert and its update share.
+fn bind_device_profile_settings<'q, DB>(
+    query: Query<'q, DB, DB::Arguments>,
+    profile: &DeviceProfile,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> bool: Encode<'a, DB> + Type<DB>,
+    for<'a> i16: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+{
+    query
+        .bind(profile.name.as_str())
+        .bind(profile.region.common_name())
+        .bind(profile.region_config_id.as_str())
+        .bind(profile.mac_version.as_str())
+        .bind(profile.reg_params_revision.name())
+        .bind(profile.supports_otaa)
+        .bind(profile.supports_class_b)
+        .bind(profile.supports_class_c)
+        .bind(profile.adr_algorithm_id.as_str())
+        .bind(db_millis(profile.uplink_interval))
+        .bind(db_u32(profile.device_status_req_interval))
+        .bind(profile.flush_queue_on_activate)
+        .bind(i16::from(profile.abp_rx1_delay))
+        .bind(i16::from(profile.abp_rx1_dr_offset))
+        .bind(i16::from(profile.abp_rx2_dr))
+        .bind(db_u32(profile.abp_rx2_frequency))
+        .bind(db_millis(profile.class_c_timeout))
 }
 
 impl Storage {
@@ -27,36 +54,29 @@ impl Storage {
     /// [`StorageError::AlreadyExists`] if its id is taken.
     pub async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO tenant (id, created_at, updated_at, name, dev_addr_prefixes, \
-                 private_gateways_up, private_gateways_down) VALUES ($1, $2, $2, $3, $4, $5, $6)",
-            )
-            .bind(tenant.id)
-            .bind(now)
-            .bind(&tenant.name)
-            .bind(Json(&tenant.dev_addr_prefixes))
-            .bind(tenant.private_gateways_up)
-            .bind(tenant.private_gateways_down)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })
+        execute!(
+            self,
+            "INSERT INTO tenant (id, created_at, updated_at, name, dev_addr_prefixes, \
+             private_gateways_up, private_gateways_down) VALUES ($1, $2, $2, $3, $4, $5, $6)",
+            tenant.id,
+            now,
+            &tenant.name,
+            Json(&tenant.dev_addr_prefixes),
+            tenant.private_gateways_up,
+            tenant.private_gateways_down,
+        )
         .map_err(db_error(Object::Tenant(tenant.id)))?;
         Ok(())
     }
 
     /// The tenant with this id.
     pub async fn get_tenant(&self, id: Uuid) -> Result<Tenant, StorageError> {
-        let row: TenantRow = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, name, dev_addr_prefixes, private_gateways_up, private_gateways_down \
-                 FROM tenant WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_one(pool)
-            .await
-        })
+        let row: TenantRow = fetch!(
+            self,
+            fetch_one,
+            concat!("SELECT ", tenant_columns!(), " FROM tenant WHERE id = $1"),
+            id,
+        )
         .map_err(db_error(Object::Tenant(id)))?;
         Ok(row.into())
     }
@@ -64,54 +84,45 @@ impl Storage {
     /// Overwrites a stored tenant with `tenant`.
     pub async fn update_tenant(&self, tenant: &Tenant) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        let object = Object::Tenant(tenant.id);
-        let done = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE tenant SET updated_at = $2, name = $3, dev_addr_prefixes = $4, \
-                 private_gateways_up = $5, private_gateways_down = $6 WHERE id = $1",
-            )
-            .bind(tenant.id)
-            .bind(now)
-            .bind(&tenant.name)
-            .bind(Json(&tenant.dev_addr_prefixes))
-            .bind(tenant.private_gateways_up)
-            .bind(tenant.private_gateways_down)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Tenant(tenant.id),
+            "UPDATE tenant SET updated_at = $2, name = $3, dev_addr_prefixes = $4, \
+             private_gateways_up = $5, private_gateways_down = $6 WHERE id = $1",
+            tenant.id,
+            now,
+            &tenant.name,
+            Json(&tenant.dev_addr_prefixes),
+            tenant.private_gateways_up,
+            tenant.private_gateways_down,
+        )
     }
 
     /// Deletes a tenant with its applications, devices, device profiles,
     /// gateways and API keys.
     pub async fn delete_tenant(&self, id: Uuid) -> Result<(), StorageError> {
-        let object = Object::Tenant(id);
-        let done = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM tenant WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Tenant(id),
+            "DELETE FROM tenant WHERE id = $1",
+            id
+        )
     }
 
     /// At most `limit` tenants from the `offset`th, by name.
     pub async fn list_tenants(&self, limit: u32, offset: u32) -> Result<Vec<Tenant>, StorageError> {
         let (limit, offset) = page(limit, offset);
-        let rows: Vec<TenantRow> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, name, dev_addr_prefixes, private_gateways_up, private_gateways_down \
-                 FROM tenant ORDER BY name, id LIMIT $1 OFFSET $2",
-            )
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
-        })
+        let rows: Vec<TenantRow> = fetch!(
+            self,
+            fetch_all,
+            concat!(
+                "SELECT ",
+                tenant_columns!(),
+                " FROM tenant ORDER BY name, id LIMIT $1 OFFSET $2"
+            ),
+            limit,
+            offset,
+        )
         .map_err(db_error(Object::Table("tenant")))?;
         Ok(rows.into_iter().map(Tenant::from).collect())
     }
@@ -122,19 +133,15 @@ impl Storage {
     /// [`StorageError::AlreadyExists`] if its id is taken.
     pub async fn create_application(&self, app: &Application) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO application (id, tenant_id, created_at, updated_at, name) \
-                 VALUES ($1, $2, $3, $3, $4)",
-            )
-            .bind(app.id)
-            .bind(app.tenant_id)
-            .bind(now)
-            .bind(&app.name)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })
+        execute!(
+            self,
+            "INSERT INTO application (id, tenant_id, created_at, updated_at, name) \
+             VALUES ($1, $2, $3, $3, $4)",
+            app.id,
+            app.tenant_id,
+            now,
+            &app.name,
+        )
         .map_err(write_error(
             Object::Application(app.id),
             Object::Tenant(app.tenant_id),
@@ -144,12 +151,16 @@ impl Storage {
 
     /// The application with this id.
     pub async fn get_application(&self, id: Uuid) -> Result<Application, StorageError> {
-        let row: ApplicationRow = with_pool!(self, pool => {
-            sqlx::query_as("SELECT id, tenant_id, name FROM application WHERE id = $1")
-                .bind(id)
-                .fetch_one(pool)
-                .await
-        })
+        let row: ApplicationRow = fetch!(
+            self,
+            fetch_one,
+            concat!(
+                "SELECT ",
+                application_columns!(),
+                " FROM application WHERE id = $1"
+            ),
+            id,
+        )
         .map_err(db_error(Object::Application(id)))?;
         Ok(row.into())
     }
@@ -158,32 +169,24 @@ impl Storage {
     /// application stays with its tenant).
     pub async fn update_application(&self, app: &Application) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
-        let object = Object::Application(app.id);
-        let done = with_pool!(self, pool => {
-            sqlx::query("UPDATE application SET updated_at = $2, name = $3 WHERE id = $1")
-                .bind(app.id)
-                .bind(now)
-                .bind(&app.name)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Application(app.id),
+            "UPDATE application SET updated_at = $2, name = $3 WHERE id = $1",
+            app.id,
+            now,
+            &app.name,
+        )
     }
 
     /// Deletes an application with its devices.
     pub async fn delete_application(&self, id: Uuid) -> Result<(), StorageError> {
-        let object = Object::Application(id);
-        let done = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM application WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::Application(id),
+            "DELETE FROM application WHERE id = $1",
+            id
+        )
     }
 
     /// At most `limit` applications of a tenant from the `offset`th, by
@@ -195,17 +198,18 @@ impl Storage {
         offset: u32,
     ) -> Result<Vec<Application>, StorageError> {
         let (limit, offset) = page(limit, offset);
-        let rows: Vec<ApplicationRow> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, tenant_id, name FROM application WHERE tenant_id = $1 \
-                 ORDER BY name, id LIMIT $2 OFFSET $3",
-            )
-            .bind(tenant_id)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
-        })
+        let rows: Vec<ApplicationRow> = fetch!(
+            self,
+            fetch_all,
+            concat!(
+                "SELECT ",
+                application_columns!(),
+                " FROM application WHERE tenant_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3"
+            ),
+            tenant_id,
+            limit,
+            offset,
+        )
         .map_err(db_error(Object::Tenant(tenant_id)))?;
         Ok(rows.into_iter().map(Application::from).collect())
     }
@@ -217,7 +221,7 @@ impl Storage {
     pub async fn create_device_profile(&self, profile: &DeviceProfile) -> Result<(), StorageError> {
         let now = db_time(SystemTime::now());
         with_pool!(self, pool => {
-            sqlx::query(
+            let insert = sqlx::query(
                 "INSERT INTO device_profile (id, tenant_id, created_at, updated_at, name, region, \
                  region_config_id, mac_version, reg_params_revision, supports_otaa, \
                  supports_class_b, supports_class_c, adr_algorithm_id, uplink_interval_ms, \
@@ -228,27 +232,11 @@ impl Storage {
             )
             .bind(profile.id)
             .bind(profile.tenant_id)
-            .bind(now)
-            .bind(&profile.name)
-            .bind(profile.region.common_name())
-            .bind(&profile.region_config_id)
-            .bind(profile.mac_version.as_str())
-            .bind(profile.reg_params_revision.name())
-            .bind(profile.supports_otaa)
-            .bind(profile.supports_class_b)
-            .bind(profile.supports_class_c)
-            .bind(&profile.adr_algorithm_id)
-            .bind(db_millis(profile.uplink_interval))
-            .bind(db_u32(profile.device_status_req_interval))
-            .bind(profile.flush_queue_on_activate)
-            .bind(i16::from(profile.abp_rx1_delay))
-            .bind(i16::from(profile.abp_rx1_dr_offset))
-            .bind(i16::from(profile.abp_rx2_dr))
-            .bind(db_u32(profile.abp_rx2_frequency))
-            .bind(db_millis(profile.class_c_timeout))
-            .execute(pool)
-            .await
-            .map(|_| ())
+            .bind(now);
+            bind_device_profile_settings(insert, profile)
+                .execute(pool)
+                .await
+                .map(|_| ())
         })
         .map_err(write_error(
             Object::DeviceProfile(profile.id),
@@ -259,16 +247,16 @@ impl Storage {
 
     /// The device profile with this id.
     pub async fn get_device_profile(&self, id: Uuid) -> Result<DeviceProfile, StorageError> {
-        let row: DeviceProfileRow = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
+        let row: DeviceProfileRow = fetch!(
+            self,
+            fetch_one,
+            concat!(
                 "SELECT ",
                 device_profile_columns!(),
                 " FROM device_profile dp WHERE dp.id = $1"
-            ))
-            .bind(id)
-            .fetch_one(pool)
-            .await
-        })
+            ),
+            id,
+        )
         .map_err(db_error(Object::DeviceProfile(id)))?;
         row.try_into()
     }
@@ -279,7 +267,7 @@ impl Storage {
         let now = db_time(SystemTime::now());
         let object = Object::DeviceProfile(profile.id);
         let done = with_pool!(self, pool => {
-            sqlx::query(
+            let update = sqlx::query(
                 "UPDATE device_profile SET updated_at = $2, name = $3, region = $4, \
                  region_config_id = $5, mac_version = $6, reg_params_revision = $7, \
                  supports_otaa = $8, supports_class_b = $9, supports_class_c = $10, \
@@ -289,27 +277,11 @@ impl Storage {
                  abp_rx2_frequency = $18, class_c_timeout_ms = $19 WHERE id = $1",
             )
             .bind(profile.id)
-            .bind(now)
-            .bind(&profile.name)
-            .bind(profile.region.common_name())
-            .bind(&profile.region_config_id)
-            .bind(profile.mac_version.as_str())
-            .bind(profile.reg_params_revision.name())
-            .bind(profile.supports_otaa)
-            .bind(profile.supports_class_b)
-            .bind(profile.supports_class_c)
-            .bind(&profile.adr_algorithm_id)
-            .bind(db_millis(profile.uplink_interval))
-            .bind(db_u32(profile.device_status_req_interval))
-            .bind(profile.flush_queue_on_activate)
-            .bind(i16::from(profile.abp_rx1_delay))
-            .bind(i16::from(profile.abp_rx1_dr_offset))
-            .bind(i16::from(profile.abp_rx2_dr))
-            .bind(db_u32(profile.abp_rx2_frequency))
-            .bind(db_millis(profile.class_c_timeout))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+            .bind(now);
+            bind_device_profile_settings(update, profile)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
         })
         .map_err(db_error(object))?;
         touched(done, object)
@@ -317,16 +289,12 @@ impl Storage {
 
     /// Deletes a device profile with the devices that use it.
     pub async fn delete_device_profile(&self, id: Uuid) -> Result<(), StorageError> {
-        let object = Object::DeviceProfile(id);
-        let done = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM device_profile WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db_error(object))?;
-        touched(done, object)
+        execute_by_key!(
+            self,
+            Object::DeviceProfile(id),
+            "DELETE FROM device_profile WHERE id = $1",
+            id
+        )
     }
 
     /// At most `limit` device profiles of a tenant from the `offset`th, by
@@ -338,19 +306,19 @@ impl Storage {
         offset: u32,
     ) -> Result<Vec<DeviceProfile>, StorageError> {
         let (limit, offset) = page(limit, offset);
-        let rows: Vec<DeviceProfileRow> = with_pool!(self, pool => {
-            sqlx::query_as(concat!(
+        let rows: Vec<DeviceProfileRow> = fetch!(
+            self,
+            fetch_all,
+            concat!(
                 "SELECT ",
                 device_profile_columns!(),
                 " FROM device_profile dp WHERE dp.tenant_id = $1 \
                  ORDER BY dp.name, dp.id LIMIT $2 OFFSET $3"
-            ))
-            .bind(tenant_id)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await
-        })
+            ),
+            tenant_id,
+            limit,
+            offset,
+        )
         .map_err(db_error(Object::Tenant(tenant_id)))?;
         rows.into_iter().map(DeviceProfile::try_from).collect()
     }

@@ -100,8 +100,30 @@ pub(super) fn downlink_dr(params: &RegionParams, m: Option<&gw::Modulation>) -> 
         ))
 }
 
+/// The first item of a `gw::DownlinkFrame` and its `tx_info`: what a
+/// `dnmsg` or a `dnsched` is made of.
+pub(super) fn first_item(
+    frame: &gw::DownlinkFrame,
+) -> Result<(&gw::DownlinkFrameItem, &gw::DownlinkTxInfo), Error> {
+    let first = frame
+        .items
+        .first()
+        .ok_or(Error::Downlink("the frame has no items"))?;
+    let tx = first
+        .tx_info
+        .as_ref()
+        .ok_or(Error::Downlink("an item has no tx_info"))?;
+    Ok((first, tx))
+}
+
+/// µs since the GPS epoch of GPS-epoch timing.
+pub(super) fn gps_epoch_us(timing: &gw::GpsEpochTimingInfo) -> Result<i64, Error> {
+    duration_us(timing.time_since_gps_epoch.as_ref())
+        .ok_or(Error::Downlink("GPS epoch timing without a time"))
+}
+
 /// µs of a `gw::Duration`; `None` if absent or beyond `i64`.
-pub(super) fn duration_us(d: Option<&gw::Duration>) -> Option<i64> {
+fn duration_us(d: Option<&gw::Duration>) -> Option<i64> {
     let d = d?;
     d.seconds
         .checked_mul(1_000_000)?
@@ -121,14 +143,7 @@ impl Dnmsg {
         params: &RegionParams,
         frame: &gw::DownlinkFrame,
     ) -> Result<Self, Error> {
-        let first = frame
-            .items
-            .first()
-            .ok_or(Error::Downlink("the frame has no items"))?;
-        let tx = first
-            .tx_info
-            .as_ref()
-            .ok_or(Error::Downlink("an item has no tx_info"))?;
+        let (first, tx) = first_item(frame)?;
         let dr = downlink_dr(params, tx.modulation.as_ref())?;
         let mut out = Self {
             dev_eui: PLACEHOLDER_DEV_EUI,
@@ -178,10 +193,7 @@ impl Dnmsg {
                 out.dc = DeviceClass::B as u8;
                 out.dr = Some(dr);
                 out.freq = Some(tx.frequency);
-                out.gpstime = Some(
-                    duration_us(g.time_since_gps_epoch.as_ref())
-                        .ok_or(Error::Downlink("GPS epoch timing without a time"))?,
-                );
+                out.gpstime = Some(gps_epoch_us(g)?);
             }
             None => return Err(Error::Downlink("an item has no timing")),
         }

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use super::dnmsg::{downlink_dr, duration_us};
+use super::dnmsg::{downlink_dr, first_item, gps_epoch_us};
 use super::serde_util::hex_bytes;
 use super::uplink::parse_context;
 use crate::gw;
@@ -105,19 +105,9 @@ impl Dnsched {
         params: &RegionParams,
         frame: &gw::DownlinkFrame,
     ) -> Result<Self, Error> {
-        let first = frame
-            .items
-            .first()
-            .ok_or(Error::Downlink("the frame has no items"))?;
-        let tx = first
-            .tx_info
-            .as_ref()
-            .ok_or(Error::Downlink("an item has no tx_info"))?;
+        let (first, tx) = first_item(frame)?;
         let gpstime = match tx.timing.as_ref().and_then(|t| t.parameters.as_ref()) {
-            Some(gw::timing::Parameters::GpsEpoch(g)) => {
-                duration_us(g.time_since_gps_epoch.as_ref())
-                    .ok_or(Error::Downlink("GPS epoch timing without a time"))?
-            }
+            Some(gw::timing::Parameters::GpsEpoch(g)) => gps_epoch_us(g)?,
             _ => return Err(Error::Downlink("dnsched needs GPS epoch timing")),
         };
         let gpstime =

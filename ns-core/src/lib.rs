@@ -21,6 +21,11 @@
 //!   requests answered, and the requests to send (channels, ADR, RX/TX
 //!   settings, device status) chosen for the downlink's room.
 //! - [`adr`]: the ADR algorithms (ChirpStack's default) behind a trait, by id.
+//! - [`config`]: the server's TOML configuration (ChirpStack's keys, built-in
+//!   regions, all-in-one defaults) and the sans-IO settings it yields.
+//! - [`gateway_backend`]: the MQTT gateway backend of a region: `up`,
+//!   `stats` and `ack` events in (protobuf or JSON), `down` and `config`
+//!   commands out in the encoding each gateway speaks.
 //!
 //! ```
 //! use ns_core::model::{MacVersion, Tenant};
@@ -31,9 +36,11 @@
 #![forbid(unsafe_code)]
 
 pub mod adr;
+pub mod config;
 pub mod dedup;
 pub mod downlink;
 pub mod downlink_timing;
+pub mod gateway_backend;
 pub mod integration;
 pub mod join;
 pub mod mac;

@@ -90,7 +90,9 @@ impl Encoding {
     /// Tells the encoding of an incoming payload: JSON if its first byte is `{`,
     /// protobuf otherwise.
     ///
-    /// This is ChirpStack's rule. It cannot misread protobuf: `{` (0x7b) would be
+    /// ChirpStack's network server instead looks for the text `gatewayId`
+    /// anywhere in the payload, which a protobuf payload can contain (in a
+    /// metadata value, say). This rule cannot misread protobuf: `{` (0x7b) would be
     /// the key of field 15 with wire type 3 (start group), which proto3
     /// messages never contain. Leading whitespace is deliberately not skipped,
     /// because a space or newline is a valid first protobuf key byte (0x0a is

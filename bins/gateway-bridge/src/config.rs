@@ -631,7 +631,7 @@ impl Config {
                 source,
             })?;
             let table = parse_table(&path.display().to_string(), &text)?;
-            merge(&mut merged, table);
+            config_text::merge_tables(&mut merged, table);
         }
         Self::from_table(merged)
     }
@@ -643,7 +643,7 @@ impl Config {
     pub fn from_toml_strs(texts: &[&str]) -> Result<Self, ConfigError> {
         let mut merged = toml::Table::new();
         for (i, text) in texts.iter().enumerate() {
-            merge(&mut merged, parse_table(&format!("#{i}"), text)?);
+            config_text::merge_tables(&mut merged, parse_table(&format!("#{i}"), text)?);
         }
         Self::from_table(merged)
     }
@@ -709,98 +709,20 @@ impl Config {
 }
 
 fn parse_table(name: &str, text: &str) -> Result<toml::Table, ConfigError> {
-    toml::from_str(&substitute_env(text, |k| std::env::var(k).ok())).map_err(|source| {
-        ConfigError::Syntax {
-            name: name.to_owned(),
-            source,
-        }
+    toml::from_str(&config_text::substitute_env(text, |k| {
+        std::env::var(k).ok()
+    }))
+    .map_err(|source| ConfigError::Syntax {
+        name: name.to_owned(),
+        source,
     })
 }
 
-/// Merges `other` into `base`: tables recursively, any other value replaced.
-fn merge(base: &mut toml::Table, other: toml::Table) {
-    for (key, value) in other {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(key, v);
-            }
-        }
-    }
-}
-
-/// Replaces `$NAME` and `${NAME}` with `lookup(NAME)`; a name `lookup` does
-/// not know is left as written, so a literal `$` survives.
-fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) => (&braced[..end], end + 2),
-                None => ("", 0),
-            }
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], end)
-        };
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-        match valid.then(|| lookup(name)).flatten() {
-            Some(value) => {
-                out.push_str(&value);
-                rest = &after[consumed..];
-            }
-            None => {
-                out.push('$');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A Go `time.Duration` string (`"30s"`, `"1m5s"`, `"100ms"`, `"1h"`), as
-/// ChirpStack Gateway Bridge writes durations.
-fn parse_go_duration(text: &str) -> Result<Duration, String> {
-    let err = || format!("{text:?} is not a duration like \"30s\", \"1m5s\" or \"100ms\"");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return Err(err());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        let number: f64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(err()),
-        };
-        rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * unit).map_err(|_| err())?;
-    }
-    Ok(total)
+/// A duration as ChirpStack Gateway Bridge writes them (Go's `"1m30s"`;
+/// [`config_text::parse_duration`] also reads `"200ms"` or `"1h 30m"`).
+fn go_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    config_text::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// A string or an array of strings (`type = "a"` or `type = ["a", "b"]`).
@@ -823,11 +745,6 @@ where
             "backend.type must be \"semtech_udp\", \"basic_station\" or an array of them",
         )),
     }
-}
-
-fn go_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_go_duration(&text).map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
@@ -982,22 +899,6 @@ mod tests {
     }
 
     #[test]
-    fn environment_variables_are_substituted() {
-        let env = |k: &str| match k {
-            "PASS" => Some("s3cret".to_owned()),
-            "HOST" => Some("broker".to_owned()),
-            _ => None,
-        };
-        assert_eq!(
-            substitute_env(
-                "p=\"$PASS\" h=\"${HOST}:1\" x=\"$NOPE\" y=\"$\" z=\"a$1\"",
-                env
-            ),
-            "p=\"s3cret\" h=\"broker:1\" x=\"$NOPE\" y=\"$\" z=\"a$1\""
-        );
-    }
-
-    #[test]
     fn bad_values_are_rejected_with_the_key_named() {
         for (text, needle) in [
             ("[integration]\nmarshaler = \"xml\"", "xml"),
@@ -1030,23 +931,6 @@ mod tests {
         ] {
             let e = Config::from_toml_strs(&[text]).unwrap_err().to_string();
             assert!(e.contains(needle), "{text:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn go_durations_parse() {
-        for (text, d) in [
-            ("30s", Duration::from_secs(30)),
-            ("1m5s", Duration::from_secs(65)),
-            ("100ms", Duration::from_millis(100)),
-            ("1h", Duration::from_secs(3600)),
-            ("1.5s", Duration::from_millis(1500)),
-            ("0", Duration::ZERO),
-        ] {
-            assert_eq!(parse_go_duration(text), Ok(d), "{text}");
-        }
-        for bad in ["", "5", "s", "5x", "-1s"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad}");
         }
     }
 }

@@ -12,8 +12,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use lorawan::crypto::SessionKeys11;
 use lorawan::keys::{AppKey, AppSKey, FNwkSIntKey, NwkKey, NwkSEncKey, SNwkSIntKey};
-use lorawan::region::{Region, Revision};
+use lorawan::region::{Region, RegionParams, Revision};
 use lorawan::{DevAddr, Eui64, NetId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -393,6 +394,75 @@ pub struct DeviceSession {
     pub downlink_dwell_time_400ms: bool,
     /// MaxEIRP index (TXParamSetupReq).
     pub uplink_max_eirp_index: u8,
+}
+
+impl DeviceSession {
+    /// A session as activation leaves it: `keys` (a LoRaWAN 1.0 session puts
+    /// its one NwkSKey in the three network-key roles:
+    /// `SessionKeys10::into`), counters at zero, nothing pending, no ADR
+    /// history, and the region's defaults (`params`) for RX1 delay (1 s),
+    /// RX1 offset (0), RX2, the uplink channels (the plan's: the default
+    /// channels of a dynamic plan, the whole grid of a fixed one), dwell
+    /// time and data rate (DR0). A join or an ABP activation then sets what
+    /// it negotiated with struct update syntax.
+    ///
+    /// ```
+    /// use lorawan::crypto::SessionKeys10;
+    /// use lorawan::keys::{AppSKey, NwkSKey};
+    /// use lorawan::region::{params, Region, Revision};
+    /// use lorawan::DevAddr;
+    /// use ns_core::model::{DeviceSession, MacVersion};
+    ///
+    /// let keys = SessionKeys10 {
+    ///     nwk_s_key: NwkSKey::from_be_bytes([1; 16]),
+    ///     app_s_key: AppSKey::from_be_bytes([2; 16]),
+    /// };
+    /// let eu = params(Region::Eu868, Revision::LATEST);
+    /// let s = DeviceSession::new(DevAddr::from_u32(0x2601_1234), MacVersion::V1_0_3, keys.into(), "eu868", eu);
+    /// assert_eq!((s.f_cnt_up, s.rx2_frequency), (0, 869_525_000));
+    /// assert_eq!(s.enabled_uplink_channel_indices, [0, 1, 2]);
+    /// ```
+    pub fn new(
+        dev_addr: DevAddr,
+        mac_version: MacVersion,
+        keys: SessionKeys11,
+        region_config_id: impl Into<String>,
+        params: &RegionParams,
+    ) -> Self {
+        Self {
+            dev_addr,
+            mac_version,
+            f_nwk_s_int_key: keys.f_nwk_s_int_key,
+            s_nwk_s_int_key: keys.s_nwk_s_int_key,
+            nwk_s_enc_key: keys.nwk_s_enc_key,
+            app_s_key: keys.app_s_key,
+            f_cnt_up: 0,
+            n_f_cnt_down: 0,
+            a_f_cnt_down: 0,
+            conf_f_cnt: 0,
+            rx1_delay: 1,
+            rx1_dr_offset: 0,
+            rx2_dr: params.rx2_dr,
+            rx2_frequency: params.rx2_frequency,
+            enabled_uplink_channel_indices: (0..params.uplink_channel_count())
+                .filter_map(|i| u8::try_from(i).ok())
+                .collect(),
+            extra_uplink_channels: Vec::new(),
+            adr: false,
+            dr: 0,
+            tx_power_index: 0,
+            nb_trans: 1,
+            max_supported_tx_power_index: 0,
+            uplink_adr_history: Vec::new(),
+            mac_command_pending: Vec::new(),
+            mac_command_error_count: BTreeMap::new(),
+            last_device_status_request: None,
+            region_config_id: region_config_id.into(),
+            uplink_dwell_time_400ms: params.default_dwell_time,
+            downlink_dwell_time_400ms: false,
+            uplink_max_eirp_index: 0,
+        }
+    }
 }
 
 /// A gateway registered with the network.

@@ -99,7 +99,6 @@ mod error;
 pub use dev_addr::{DevAddrError, DevAddrPrefix, allocate_dev_addr};
 pub use error::{Fault, JoinError};
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lorawan::crypto::{self, SessionKeys11};
@@ -449,16 +448,6 @@ pub fn accept<R: Rng + ?Sized>(
     };
 
     let session = DeviceSession {
-        dev_addr: params.dev_addr,
-        mac_version,
-        f_nwk_s_int_key: session_keys.f_nwk_s_int_key,
-        s_nwk_s_int_key: session_keys.s_nwk_s_int_key,
-        nwk_s_enc_key: session_keys.nwk_s_enc_key,
-        app_s_key: session_keys.app_s_key,
-        f_cnt_up: 0,
-        n_f_cnt_down: 0,
-        a_f_cnt_down: 0,
-        conf_f_cnt: 0,
         rx1_delay: network.rx1_delay,
         rx1_dr_offset: network.rx1_dr_offset,
         rx2_dr: network.rx2_dr,
@@ -467,19 +456,15 @@ pub fn accept<R: Rng + ?Sized>(
         rx2_frequency: region.rx2_frequency,
         enabled_uplink_channel_indices: channels.enabled,
         extra_uplink_channels: channels.extra,
-        adr: false,
         dr: uplink_dr,
-        tx_power_index: 0,
-        nb_trans: 1,
-        max_supported_tx_power_index: 0,
-        uplink_adr_history: Vec::new(),
-        mac_command_pending: Vec::new(),
-        mac_command_error_count: BTreeMap::new(),
-        last_device_status_request: None,
-        region_config_id: network.id.clone(),
-        uplink_dwell_time_400ms: region.default_dwell_time,
         downlink_dwell_time_400ms: downlink_dwell_time,
-        uplink_max_eirp_index: 0,
+        ..DeviceSession::new(
+            params.dev_addr,
+            mac_version,
+            session_keys,
+            network.id.clone(),
+            region,
+        )
     };
     Ok(JoinAccept { session, downlink })
 }

@@ -450,42 +450,42 @@ pub enum SendError {
 
 /// A broker address.
 #[derive(Debug, PartialEq, Eq)]
-struct Server {
-    host: String,
-    port: u16,
-    tls: bool,
+pub(crate) struct Server {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: bool,
 }
 
-fn parse_server(url: &str) -> Result<Server, ConfigError> {
-    let bad = |reason| ConfigError::Server {
-        url: url.to_owned(),
-        reason,
-    };
+/// A broker URL: `tcp://`, `mqtt://` or bare `host[:port]` in clear (port
+/// 1883 by default), `ssl://`, `tls://` or `mqtts://` over TLS (8883). The
+/// error says what is wrong with it.
+pub(crate) fn parse_broker_url(url: &str) -> Result<Server, &'static str> {
     let (tls, rest) = match url.split_once("://") {
         Some(("tcp" | "mqtt", rest)) => (false, rest),
         Some(("ssl" | "tls" | "mqtts", rest)) => (true, rest),
-        Some(_) => {
-            return Err(bad(
-                "unknown scheme (tcp://, mqtt://, ssl://, tls://, mqtts://)",
-            ));
-        }
+        Some(_) => return Err("unknown scheme (tcp://, mqtt://, ssl://, tls://, mqtts://)"),
         None => (false, url),
     };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(':') => {
-            (host, port.parse().map_err(|_| bad("bad port"))?)
-        }
+        Some((host, port)) if !host.ends_with(':') => (host, port.parse().map_err(|_| "bad port")?),
         _ => (rest, if tls { 8883 } else { 1883 }),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
-        return Err(bad("no host"));
+        return Err("no host");
     }
     Ok(Server {
         host: host.to_owned(),
         port,
         tls,
+    })
+}
+
+fn parse_server(url: &str) -> Result<Server, ConfigError> {
+    parse_broker_url(url).map_err(|reason| ConfigError::Server {
+        url: url.to_owned(),
+        reason,
     })
 }
 

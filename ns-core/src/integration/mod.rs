@@ -91,6 +91,9 @@ mod command;
 mod event;
 mod http;
 mod mqtt;
+/// The drivers publishing events to the MQTT and HTTP integrations, never
+/// making the radio path wait.
+pub mod publish;
 
 /// Generated code: prost structs plus pbjson serde impls of the
 /// `integration` package.

@@ -1,0 +1,336 @@
+//! The integrations' publishers: tokio drivers that take [`Event`]s from the
+//! radio path without ever making it wait.
+//!
+//! - [`MqttPublisher`] owns an MQTT 5 client (rumqttc) whose event loop runs
+//!   in its own task and reconnects with exponential backoff. `publish`
+//!   encodes the event, renders its topic from `[integration.mqtt]`
+//!   `event_topic`, and queues it with the client's non-blocking
+//!   `try_publish`; a full queue drops the event and counts it.
+//! - [`HttpPublisher`] queues each encoded event in a bounded channel; one
+//!   worker task POSTs it to every endpoint of `[integration.http]` with
+//!   `?event={kind}`, retrying 5xx answers and connection errors with
+//!   exponential backoff up to [`HttpLimits::max_retries`]. Plain `http://`
+//!   endpoints only, for now.
+//!
+//! Both count what they did in [`PublisherCounters`]; a slow or dead
+//! integration only ever costs dropped (counted) events.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use ns_core::config::MqttIntegration;
+//! use ns_core::integration::publish::MqttPublisher;
+//! # let event: ns_core::integration::Event = todo!();
+//! let mqtt = MqttPublisher::start(&MqttIntegration::default())?;
+//! mqtt.publish(&event)?; // never waits
+//! println!("{:?}", mqtt.counters());
+//! # Ok(()) }
+//! ```
+
+mod http;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::{self, AsyncClient, ConnectionError, EventLoop, MqttOptions};
+use rumqttc::{Outgoing, Transport};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::{Encoding, Event};
+use crate::config::MqttIntegration;
+
+pub use http::{HttpLimits, HttpPublisher};
+
+/// Publishes queued in the MQTT client while the broker is slow or
+/// unreachable; beyond that, events are dropped and counted.
+const MQTT_QUEUE: usize = 10_000;
+/// The first reconnect delay; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The shortest keep-alive rumqttc accepts for MQTT 5.
+const MIN_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// What a publisher has done since it started; all counts only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublisherCounters {
+    /// MQTT: events queued in the client. HTTP: deliveries (one per event
+    /// and endpoint) answered with a 2xx.
+    pub published: u64,
+    /// Events refused because the queue was full (or the driver ended).
+    pub dropped_queue_full: u64,
+    /// MQTT: events that have no device to name in the topic. HTTP:
+    /// deliveries given up (a 4xx or 3xx answer, or retries exhausted).
+    pub failed: u64,
+    /// HTTP: requests repeated after a 5xx answer or a connection error.
+    pub retried: u64,
+    /// MQTT: connections made (CONNACKs).
+    pub connections: u64,
+    /// MQTT: connection attempts failed and connections lost.
+    pub connection_errors: u64,
+}
+
+/// The counters as the handle and the driver task update them.
+#[derive(Debug, Default)]
+struct Counters {
+    published: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    connections: AtomicU64,
+    connection_errors: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> PublisherCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PublisherCounters {
+            published: get(&self.published),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            failed: get(&self.failed),
+            retried: get(&self.retried),
+            connections: get(&self.connections),
+            connection_errors: get(&self.connection_errors),
+        }
+    }
+}
+
+/// Adds one; true when the new count is a power of two, the occurrences
+/// worth a `warn` (so a dead integration cannot flood the log).
+fn bump(counter: &AtomicU64) -> bool {
+    (counter.fetch_add(1, Ordering::Relaxed) + 1).is_power_of_two()
+}
+
+/// Why a publisher cannot start (the operator's configuration).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishConfigError {
+    /// The MQTT server URL cannot be used.
+    #[error("integration.mqtt.server {url:?}: {reason}")]
+    Server {
+        /// The configured URL.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A QoS other than 0, 1 or 2.
+    #[error("integration.mqtt.qos {0} is not 0, 1 or 2")]
+    Qos(u8),
+    /// An HTTP endpoint that is not a plain `http://` URL.
+    #[error("integration.http.event_endpoint_url {url:?}: {reason}")]
+    Endpoint {
+        /// The endpoint.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No HTTP endpoint configured.
+    #[error("integration.http.event_endpoint_url is empty")]
+    NoEndpoint,
+    /// A header name or value HTTP does not allow.
+    #[error("integration.http.headers {name:?}: not a valid header")]
+    Header {
+        /// The header's name.
+        name: String,
+    },
+}
+
+/// Why an event was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The queue is full or the driver has ended: the event is dropped
+    /// (and counted).
+    #[error("the integration's queue is full or closed: event dropped")]
+    QueueFull,
+    /// The event has no `deviceInfo`, so its topic names no device (the
+    /// caller's fault).
+    #[error("{0} event without deviceInfo: no topic to publish it on")]
+    NoDevice(super::EventKind),
+}
+
+/// A broker address: `tcp://`, `mqtt://` or bare `host[:port]` (TLS is
+/// refused for now).
+fn parse_server(url: &str) -> Result<(String, u16), PublishConfigError> {
+    let bad = |reason| PublishConfigError::Server {
+        url: url.to_owned(),
+        reason,
+    };
+    let server = crate::gateway_backend::parse_broker_url(url).map_err(bad)?;
+    if server.tls {
+        return Err(bad("TLS is not supported by the MQTT integration yet"));
+    }
+    Ok((server.host, server.port))
+}
+
+/// The MQTT integration's driver; see the [module documentation](self).
+/// Dropping it ends the connection.
+#[derive(Debug)]
+pub struct MqttPublisher {
+    client: AsyncClient,
+    event_topic: String,
+    encoding: Encoding,
+    qos: QoS,
+    counters: Arc<Counters>,
+    task: JoinHandle<()>,
+}
+
+impl MqttPublisher {
+    /// Starts the client task for `[integration.mqtt]` (connecting happens
+    /// in the background). TLS (`ssl://`) servers are not supported yet.
+    ///
+    /// Must be called within a tokio runtime.
+    ///
+    /// # Errors
+    /// [`PublishConfigError`] when the server URL or the QoS cannot be used.
+    pub fn start(settings: &MqttIntegration) -> Result<Self, PublishConfigError> {
+        let (host, port) = parse_server(&settings.server)?;
+        let qos = v5::mqttbytes::qos(settings.qos).ok_or(PublishConfigError::Qos(settings.qos))?;
+        let client_id = if settings.client_id.is_empty() {
+            format!("ns-integration-{:016x}", rand::random::<u64>())
+        } else {
+            settings.client_id.clone()
+        };
+        let mut options = MqttOptions::new(client_id, host, port);
+        options
+            .set_transport(Transport::Tcp)
+            .set_keep_alive(settings.keep_alive_interval.max(MIN_KEEP_ALIVE))
+            .set_clean_start(settings.clean_session)
+            .set_request_channel_capacity(MQTT_QUEUE);
+        if !settings.clean_session {
+            options.set_session_expiry_interval(Some(u32::MAX));
+        }
+        if !settings.username.is_empty() {
+            options.set_credentials(settings.username.clone(), settings.password.clone());
+        }
+        let (client, eventloop) = AsyncClient::new(options, MQTT_QUEUE);
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(drive_mqtt(
+            eventloop,
+            settings.server.clone(),
+            Arc::clone(&counters),
+        ));
+        Ok(Self {
+            client,
+            event_topic: settings.event_topic.clone(),
+            encoding: settings.encoding(),
+            qos,
+            counters,
+            task,
+        })
+    }
+
+    /// Queues `event` on its topic, in the configured encoding. Never waits.
+    ///
+    /// # Errors
+    /// [`PublishError::QueueFull`] when the client's queue is full (the
+    /// event is dropped and counted); [`PublishError::NoDevice`] when the
+    /// event names no device.
+    pub fn publish(&self, event: &Event) -> Result<(), PublishError> {
+        let counters = &self.counters;
+        if event.device_info().is_none() {
+            bump(&counters.failed);
+            return Err(PublishError::NoDevice(event.kind()));
+        }
+        let topic = event.topic(&self.event_topic);
+        let payload = event.encode(self.encoding);
+        match self.client.try_publish(topic, self.qos, false, payload) {
+            Ok(()) => {
+                counters.published.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => {
+                if bump(&counters.dropped_queue_full) {
+                    warn!(
+                        kind = %event.kind(),
+                        dropped = counters.dropped_queue_full.load(Ordering::Relaxed),
+                        "MQTT integration queue full: events dropped"
+                    );
+                }
+                Err(PublishError::QueueFull)
+            }
+        }
+    }
+
+    /// The counts so far.
+    pub fn counters(&self) -> PublisherCounters {
+        self.counters.snapshot()
+    }
+
+    /// Sends DISCONNECT after the queued events and waits (up to `wait`)
+    /// for the client task to end; the task is ended regardless.
+    pub async fn shutdown(mut self, wait: Duration) {
+        if self.client.try_disconnect().is_ok() {
+            let _ = tokio::time::timeout(wait, &mut self.task).await;
+        }
+        self.task.abort();
+    }
+}
+
+impl Drop for MqttPublisher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The MQTT client task: polls the event loop, backing off after errors.
+async fn drive_mqtt(mut eventloop: EventLoop, server: String, counters: Arc<Counters>) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match eventloop.poll().await {
+            Ok(v5::Event::Incoming(Packet::ConnAck(_))) => {
+                counters.connections.fetch_add(1, Ordering::Relaxed);
+                backoff = MIN_BACKOFF;
+                info!(server, "MQTT integration connected");
+            }
+            Ok(v5::Event::Outgoing(Outgoing::Disconnect)) => {
+                info!(server, "MQTT integration disconnected");
+                return;
+            }
+            Ok(_) => {}
+            Err(ConnectionError::RequestsDone) => return,
+            Err(error) => {
+                if bump(&counters.connection_errors) {
+                    warn!(server, %error, retry_in = ?backoff, "MQTT integration connection error");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_parse_with_default_port_and_tls_is_refused() {
+        assert_eq!(
+            parse_server("tcp://127.0.0.1:1883").unwrap(),
+            ("127.0.0.1".into(), 1883)
+        );
+        assert_eq!(
+            parse_server("broker.local").unwrap(),
+            ("broker.local".into(), 1883)
+        );
+        assert_eq!(
+            parse_server("mqtt://[::1]:1884").unwrap(),
+            ("::1".into(), 1884)
+        );
+        assert!(parse_server("ssl://broker:8883").is_err());
+        assert!(parse_server("ws://broker").is_err());
+        assert!(parse_server("tcp://:1883").is_err());
+    }
+
+    #[test]
+    fn warnings_are_rate_limited_to_powers_of_two() {
+        let counter = AtomicU64::new(0);
+        let warned: Vec<bool> = (0..5).map(|_| bump(&counter)).collect();
+        assert_eq!(warned, [true, true, false, true, false]);
+    }
+}

@@ -19,7 +19,13 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use ns_core::config::MqttIntegration;
 //! use ns_core::integration::publish::MqttPublisher;
-//! # let event: ns_core::integration::Event = todo!();
+//! use ns_core::integration::{DeviceInfo, Event, LogEvent};
+//!
+//! let event = Event::from(LogEvent {
+//!     device_info: Some(DeviceInfo::default()),
+//!     description: "hello".into(),
+//!     ..Default::default()
+//! });
 //! let mqtt = MqttPublisher::start(&MqttIntegration::default())?;
 //! mqtt.publish(&event)?; // never waits
 //! println!("{:?}", mqtt.counters());

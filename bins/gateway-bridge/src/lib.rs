@@ -149,6 +149,8 @@ pub struct BridgeCounters {
 #[derive(Debug)]
 pub struct Bridge {
     config: Config,
+    /// `[filters]`, parsed once.
+    filters: Filters,
     udp: Option<(UdpSocket, SocketAddr)>,
     station: Option<(StationListener, SocketAddr)>,
     station_events: mpsc::Receiver<StationEvent>,
@@ -169,9 +171,9 @@ impl Bridge {
         } else {
             None
         };
+        let filters = Filters::new(&config.filters).map_err(anyhow::Error::msg)?;
         let (station_tx, station_events) = mpsc::channel(STATION_EVENTS);
         let station = if config.backend.enabled(BackendKind::BasicStation) {
-            let filters = Filters::new(&config.filters).map_err(anyhow::Error::msg)?;
             let (net_ids, join_eui_ranges) = filters.router_config_options();
             let options = RouterConfigOptions {
                 net_ids,
@@ -199,6 +201,7 @@ impl Bridge {
         };
         Ok(Self {
             config,
+            filters,
             udp,
             station,
             station_events,
@@ -286,7 +289,7 @@ impl Bridge {
         let mut station_events = self.station_events;
         let mut stations_open = station_task.is_some();
         let udp_addr = self.udp.as_ref().map(|&(_, addr)| addr);
-        let filters = Filters::new(&self.config.filters).map_err(anyhow::Error::msg)?;
+        let filters = self.filters;
         let (exec_tx, mut exec_rx) = mpsc::channel(64);
         info!(udp = ?udp_addr, "gateway bridge started");
         let mut driver = Driver {

@@ -176,5 +176,28 @@ async fn mqtt_connection_state_is_a_gauge() {
     timeout(WAIT, connected)
         .await
         .expect("mqtt_connected 1: is Mosquitto running on 127.0.0.1:1883?");
+
+    // A gateway coming online publishes its state: the publish latency
+    // histogram sees that PUBLISH once the client has written it.
+    let gateway = Forwarder::new(bridge.udp).await;
+    gateway.pull_data(0x4321).await;
+    let observed = async {
+        loop {
+            let (_, _, text) = get(bridge.metrics, "/metrics").await;
+            let count = sample(&text, "gateway_bridge_mqtt_publish_latency_seconds_count");
+            let all = sample(
+                &text,
+                "gateway_bridge_mqtt_publish_latency_seconds_bucket{le=\"+Inf\"}",
+            );
+            if count.is_some_and(|c| c >= 1.0) {
+                assert_eq!(all, count, "{text}");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    timeout(WAIT, observed)
+        .await
+        .expect("the state/conn PUBLISH is counted in the latency histogram");
     bridge.bridge.stop().await;
 }

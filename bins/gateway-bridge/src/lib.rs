@@ -908,7 +908,7 @@ impl Driver {
         }
     }
 
-    fn mqtt_error(&mut self, e: rumqttc::ClientError) {
+    fn mqtt_error(&mut self, e: mqtt::NotQueued) {
         self.counters.mqtt_dropped += 1;
         // Logged every 1000th time: a broker outage would otherwise flood.
         if self.counters.mqtt_dropped % 1000 == 1 {

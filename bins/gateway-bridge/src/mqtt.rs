@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use prometheus_client::metrics::histogram::Histogram;
 use rumqttc::v5;
-use rumqttc::{self as v311, ClientError, Outgoing, QoS, TlsConfiguration, Transport};
+use rumqttc::{self as v311, Outgoing, QoS, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -247,18 +247,16 @@ impl Mqtt {
         topic: String,
         payload: Vec<u8>,
         retain: bool,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), NotQueued> {
         // Held across the request so the event loop, which takes the
         // oldest time when the PUBLISH is written, cannot see a request
         // whose time is not queued yet.
         let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         match &self.client {
-            Client::V311(c) => c.try_publish(topic, self.qos, retain, payload),
-            Client::V5(c, qos) => c
-                .try_publish(topic, *qos, retain, payload)
-                .map_err(|e| as_v311_error(e, self.qos)),
-        }?;
+            Client::V311(c) => c.try_publish(topic, self.qos, retain, payload)?,
+            Client::V5(c, qos) => c.try_publish(topic, *qos, retain, payload)?,
+        }
         queued.push_back(now);
         Ok(())
     }
@@ -267,34 +265,32 @@ impl Mqtt {
     ///
     /// # Errors
     /// When the client's queue is full (the request is dropped).
-    pub(crate) fn subscribe(&self, filter: String) -> Result<(), ClientError> {
+    pub(crate) fn subscribe(&self, filter: String) -> Result<(), NotQueued> {
         match &self.client {
-            Client::V311(c) => c.try_subscribe(filter, self.qos),
-            Client::V5(c, qos) => c
-                .try_subscribe(filter, *qos)
-                .map_err(|e| as_v311_error(e, self.qos)),
+            Client::V311(c) => c.try_subscribe(filter, self.qos)?,
+            Client::V5(c, qos) => c.try_subscribe(filter, *qos)?,
         }
+        Ok(())
     }
 
     /// Queues an UNSUBSCRIBE from `filter`.
     ///
     /// # Errors
     /// When the client's queue is full (the request is dropped).
-    pub(crate) fn unsubscribe(&self, filter: String) -> Result<(), ClientError> {
+    pub(crate) fn unsubscribe(&self, filter: String) -> Result<(), NotQueued> {
         match &self.client {
-            Client::V311(c) => c.try_unsubscribe(filter),
-            Client::V5(c, _) => c
-                .try_unsubscribe(filter)
-                .map_err(|e| as_v311_error(e, self.qos)),
+            Client::V311(c) => c.try_unsubscribe(filter)?,
+            Client::V5(c, _) => c.try_unsubscribe(filter)?,
         }
+        Ok(())
     }
 
     /// Asks the event loop to send DISCONNECT after the queued requests and
     /// end. The broker then drops the will.
     pub(crate) fn disconnect(&self) {
-        let queued = match &self.client {
-            Client::V311(c) => c.try_disconnect(),
-            Client::V5(c, _) => c.try_disconnect().map_err(|e| as_v311_error(e, self.qos)),
+        let queued: Result<(), NotQueued> = match &self.client {
+            Client::V311(c) => c.try_disconnect().map_err(NotQueued::from),
+            Client::V5(c, _) => c.try_disconnect().map_err(NotQueued::from),
         };
         if let Err(e) = queued {
             warn!(error = %e, "cannot queue MQTT disconnect");
@@ -352,30 +348,23 @@ fn client_v5(s: Settings) -> (Client, EventLoop) {
     (Client::V5(client, qos), EventLoop::V5(Box::new(eventloop)))
 }
 
-/// The 3.1.1 form of a request the MQTT 5 client could not queue, so the
-/// caller counts and logs a dropped request alike whatever the version.
-fn as_v311_error(e: v5::ClientError, qos: QoS) -> ClientError {
-    let (v5::ClientError::Request(request) | v5::ClientError::TryRequest(request)) = e;
-    let request = match request {
-        v5::Request::Publish(p) => {
-            let topic = String::from_utf8_lossy(&p.topic).into_owned();
-            let mut publish = v311::Publish::from_bytes(topic, qos, p.payload);
-            publish.retain = p.retain;
-            v311::Request::Publish(publish)
-        }
-        v5::Request::Subscribe(s) => v311::Request::Subscribe(v311::Subscribe::new_many(
-            s.filters
-                .into_iter()
-                .map(|f| v311::SubscribeFilter::new(f.path, qos)),
-        )),
-        v5::Request::Unsubscribe(u) => v311::Request::Unsubscribe(v311::Unsubscribe {
-            pkid: u.pkid,
-            topics: u.filters,
-        }),
-        // DISCONNECT is the only other request this module queues.
-        _ => v311::Request::Disconnect(v311::Disconnect),
-    };
-    ClientError::TryRequest(request)
+/// A request the client could not queue: its queue is full (the broker
+/// has been unreachable for long) or its event loop has ended. The request
+/// is dropped; the caller counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the MQTT client's request queue is full or closed")]
+pub(crate) struct NotQueued;
+
+impl From<v311::ClientError> for NotQueued {
+    fn from(_: v311::ClientError) -> Self {
+        Self
+    }
+}
+
+impl From<v5::ClientError> for NotQueued {
+    fn from(_: v5::ClientError) -> Self {
+        Self
+    }
 }
 
 /// One poll of a rumqttc event loop, `$v` being the module of its version

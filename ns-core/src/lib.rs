@@ -45,5 +45,7 @@ pub mod integration;
 pub mod join;
 pub mod mac;
 pub mod model;
+pub mod pipeline;
 pub mod storage;
+pub mod udp_backend;
 pub mod uplink;

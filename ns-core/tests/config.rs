@@ -193,7 +193,8 @@ fn defaults_are_the_all_in_one_server() {
     assert!(!net.mac_commands_disabled);
     assert_eq!(net.scheduler.interval, Duration::from_secs(1));
     assert_eq!(config.api.bind, "0.0.0.0:8080");
-    assert_eq!(config.monitoring.bind, "");
+    assert_eq!(config.monitoring.bind, "127.0.0.1:8070");
+    assert_eq!(config.mqtt_broker.bind, "127.0.0.1:1883");
     assert!(!config.gateway.allow_unknown_gateways);
     assert_eq!(config.backend.semtech_udp.bind, "0.0.0.0:1700");
     assert!(config.integration.is_enabled("mqtt"));

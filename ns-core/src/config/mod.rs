@@ -61,7 +61,7 @@ pub use regions::{
     GatewayMqtt, RegionEntry, RegionGateway, RegionNetwork, RejoinRequest, builtin_region,
 };
 pub use sections::{
-    Api, Backend, GatewaySettings, HttpIntegration, Integration, Logging, Monitoring,
+    Api, Backend, GatewaySettings, HttpIntegration, Integration, Logging, Monitoring, MqttBroker,
     MqttIntegration, NetworkSettings, Postgresql, Redis, Scheduler, SemtechUdp, Sqlite,
 };
 
@@ -145,6 +145,8 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// `[monitoring]`.
     pub monitoring: Monitoring,
+    /// `[mqtt_broker]` (an extension): the embedded MQTT broker.
+    pub mqtt_broker: MqttBroker,
     /// `[integration]`.
     pub integration: Integration,
     /// `[backend]` (an extension): the all-in-one server's gateway bridge.
@@ -166,6 +168,7 @@ impl Default for Config {
             api: Api::default(),
             gateway: GatewaySettings::default(),
             monitoring: Monitoring::default(),
+            mqtt_broker: MqttBroker::default(),
             integration: Integration::default(),
             backend: Backend::default(),
             regions: builtin_region("eu868").into_iter().collect(),
@@ -388,6 +391,8 @@ impl Config {
         for (key, addr) in [
             ("api.bind", &self.api.bind),
             ("monitoring.bind", &self.monitoring.bind),
+            ("mqtt_broker.bind", &self.mqtt_broker.bind),
+            ("mqtt_broker.bind_v4", &self.mqtt_broker.bind_v4),
             ("backend.semtech_udp.bind", &self.backend.semtech_udp.bind),
         ] {
             let off = addr.is_empty() && key != "api.bind";

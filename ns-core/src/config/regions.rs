@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::ConfigError;
 use super::text::duration;
 use crate::downlink::DownlinkSettings;
+use crate::gateway_backend::GatewayBackendConfig;
 use crate::join::{JoinOptions, RxWindowSelection};
 
 /// One `[[regions]]` entry, ChirpStack's keys. Keys of ChirpStack's region
@@ -291,6 +292,23 @@ impl RegionEntry {
             return prefix;
         }
         &self.id
+    }
+
+    /// The settings of the region's MQTT gateway backend
+    /// (`[regions.gateway.backend.mqtt]`). TLS settings are not carried:
+    /// the caller builds [`GatewayBackendConfig::tls`] for an `ssl://`
+    /// server.
+    pub fn gateway_backend_config(&self) -> GatewayBackendConfig {
+        let mqtt = &self.gateway.backend.mqtt;
+        let mut config = GatewayBackendConfig::new(self.topic_prefix(), mqtt.server.clone());
+        config.username = mqtt.username.clone();
+        config.password = mqtt.password.clone();
+        config.client_id = mqtt.client_id.clone();
+        config.qos = mqtt.qos;
+        config.clean_session = mqtt.clean_session;
+        config.keep_alive = mqtt.keep_alive_interval;
+        config.share_name = mqtt.share_name.clone();
+        config
     }
 
     /// The region configuration `lorawan` checks and completes.

@@ -237,12 +237,46 @@ impl Default for GatewaySettings {
 }
 
 /// `[monitoring]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct Monitoring {
-    /// `bind`: `ip:port` serving `/metrics` and `/health` (empty: off).
+    /// `bind`: `ip:port` serving `/metrics` and `/health` (empty: off;
+    /// default `127.0.0.1:8070`).
     pub bind: String,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8070".into(),
+        }
+    }
+}
+
+/// `[mqtt_broker]` (an extension): the all-in-one server's embedded MQTT
+/// broker, which gateways and integrations reach at [`EMBEDDED_BROKER`](super::EMBEDDED_BROKER)
+/// by default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct MqttBroker {
+    /// `bind`: `ip:port` of the embedded broker's MQTT 5 listener (empty:
+    /// the broker is not started). When the port is taken, an external
+    /// broker is assumed to listen there.
+    pub bind: String,
+    /// `bind_v4`: `ip:port` of its MQTT 3.1.1 listener, for gateway
+    /// bridges (the broker serves one protocol version per port).
+    pub bind_v4: String,
+}
+
+impl Default for MqttBroker {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:1883".into(),
+            bind_v4: "127.0.0.1:1884".into(),
+        }
+    }
 }
 
 /// `[integration]`.

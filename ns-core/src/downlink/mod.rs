@@ -546,7 +546,7 @@ fn link_budget(
 }
 
 /// The required SNR of the uplink's data rate, for the gateway margin.
-fn uplink_required_snr(params: &RegionParams, dr: u8) -> Option<f32> {
+pub(crate) fn uplink_required_snr(params: &RegionParams, dr: u8) -> Option<f32> {
     match params.data_rate(dr)?.modulation {
         Modulation::Lora {
             spreading_factor, ..

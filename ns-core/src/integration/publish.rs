@@ -42,6 +42,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{self, AsyncClient, ConnectionError, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, Transport};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -78,6 +79,10 @@ pub struct PublisherCounters {
     pub connections: u64,
     /// MQTT: connection attempts failed and connections lost.
     pub connection_errors: u64,
+    /// MQTT: command messages received (before they are checked).
+    pub commands_received: u64,
+    /// MQTT: command messages dropped because the consumer was behind.
+    pub commands_dropped: u64,
 }
 
 /// The counters as the handle and the driver task update them.
@@ -89,6 +94,8 @@ struct Counters {
     retried: AtomicU64,
     connections: AtomicU64,
     connection_errors: AtomicU64,
+    commands_received: AtomicU64,
+    commands_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -101,6 +108,8 @@ impl Counters {
             retried: get(&self.retried),
             connections: get(&self.connections),
             connection_errors: get(&self.connection_errors),
+            commands_received: get(&self.commands_received),
+            commands_dropped: get(&self.commands_dropped),
         }
     }
 }
@@ -194,6 +203,39 @@ impl MqttPublisher {
     /// # Errors
     /// [`PublishConfigError`] when the server URL or the QoS cannot be used.
     pub fn start(settings: &MqttIntegration) -> Result<Self, PublishConfigError> {
+        Self::start_inner(settings, None)
+    }
+
+    /// Starts the client as [`start`](Self::start) does, and also
+    /// subscribes to the command topics (`command_topic` with `+` for
+    /// every placeholder) after every (re)connection. Each command message
+    /// received goes to the returned channel as `(topic, payload)`, to be
+    /// checked by the consumer ([`CommandTopic::parse`](super::CommandTopic::parse),
+    /// [`parse_downlink_command`](super::parse_downlink_command)); when the
+    /// consumer is behind by `capacity` messages, new ones are dropped and
+    /// counted.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_with_commands(
+        settings: &MqttIntegration,
+        capacity: usize,
+    ) -> Result<(Self, mpsc::Receiver<CommandMessage>), PublishConfigError> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let publisher = Self::start_inner(
+            settings,
+            Some(CommandRoute {
+                filter: super::command_subscription(&settings.command_topic),
+                tx,
+            }),
+        )?;
+        Ok((publisher, rx))
+    }
+
+    fn start_inner(
+        settings: &MqttIntegration,
+        commands: Option<CommandRoute>,
+    ) -> Result<Self, PublishConfigError> {
         let (host, port) = parse_server(&settings.server)?;
         let qos = v5::mqttbytes::qos(settings.qos).ok_or(PublishConfigError::Qos(settings.qos))?;
         let client_id = if settings.client_id.is_empty() {
@@ -219,6 +261,7 @@ impl MqttPublisher {
             eventloop,
             settings.server.clone(),
             Arc::clone(&counters),
+            commands.map(|route| (route, client.clone(), qos)),
         ));
         Ok(Self {
             client,
@@ -283,8 +326,25 @@ impl Drop for MqttPublisher {
     }
 }
 
-/// The MQTT client task: polls the event loop, backing off after errors.
-async fn drive_mqtt(mut eventloop: EventLoop, server: String, counters: Arc<Counters>) {
+/// A command message as received: its topic and payload.
+pub type CommandMessage = (String, Vec<u8>);
+
+/// Where command messages go, and the subscription that brings them.
+#[derive(Debug)]
+struct CommandRoute {
+    filter: String,
+    tx: mpsc::Sender<CommandMessage>,
+}
+
+/// The MQTT client task: polls the event loop, backing off after errors;
+/// with a command route, subscribes after each CONNACK and forwards what
+/// arrives.
+async fn drive_mqtt(
+    mut eventloop: EventLoop,
+    server: String,
+    counters: Arc<Counters>,
+    commands: Option<(CommandRoute, AsyncClient, QoS)>,
+) {
     let mut backoff = MIN_BACKOFF;
     loop {
         match eventloop.poll().await {
@@ -292,6 +352,29 @@ async fn drive_mqtt(mut eventloop: EventLoop, server: String, counters: Arc<Coun
                 counters.connections.fetch_add(1, Ordering::Relaxed);
                 backoff = MIN_BACKOFF;
                 info!(server, "MQTT integration connected");
+                if let Some((route, client, qos)) = &commands
+                    && let Err(error) = client.try_subscribe(route.filter.clone(), *qos)
+                {
+                    warn!(server, %error, "MQTT integration: command subscription not sent");
+                }
+            }
+            Ok(v5::Event::Incoming(Packet::Publish(publish))) => {
+                let Some((route, ..)) = &commands else {
+                    continue;
+                };
+                counters.commands_received.fetch_add(1, Ordering::Relaxed);
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                if route
+                    .tx
+                    .try_send((topic, publish.payload.to_vec()))
+                    .is_err()
+                    && bump(&counters.commands_dropped)
+                {
+                    warn!(
+                        server,
+                        "MQTT integration: commands dropped, consumer behind"
+                    );
+                }
             }
             Ok(v5::Event::Outgoing(Outgoing::Disconnect)) => {
                 info!(server, "MQTT integration disconnected");

@@ -208,10 +208,25 @@ impl Storage {
         expected_f_cnt_up: u32,
         session: &DeviceSession,
     ) -> Result<bool, StorageError> {
+        self.update_session_if_fcnt_seen(dev_eui, expected_f_cnt_up, session, None)
+            .await
+    }
+
+    /// [`update_session_if_fcnt`](Self::update_session_if_fcnt), also
+    /// setting the device's `last_seen_at` when `seen_at` is given: the
+    /// uplink path's one write.
+    pub async fn update_session_if_fcnt_seen(
+        &self,
+        dev_eui: Eui64,
+        expected_f_cnt_up: u32,
+        session: &DeviceSession,
+        seen_at: Option<SystemTime>,
+    ) -> Result<bool, StorageError> {
         let now = db_time(SystemTime::now());
         let done = execute!(
             self,
-            "UPDATE device SET updated_at = $3, f_cnt_up = $4, device_session = $5 \
+            "UPDATE device SET updated_at = $3, f_cnt_up = $4, device_session = $5, \
+             last_seen_at = COALESCE($7, last_seen_at) \
              WHERE dev_eui = $1 AND f_cnt_up = $2 AND dev_addr = $6 \
              AND device_session IS NOT NULL",
             db_eui(dev_eui),
@@ -220,6 +235,7 @@ impl Storage {
             db_u32(session.f_cnt_up),
             Json(session),
             db_dev_addr(session.dev_addr),
+            seen_at.map(db_time),
         )
         .map_err(db_error(Object::Device(dev_eui)))?;
         Ok(done == 1)

@@ -49,7 +49,9 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 mod device;
 mod error;
@@ -212,6 +214,10 @@ impl Storage {
                 let connect = SqliteConnectOptions::from_str(url)
                     .map_err(connect_error)?
                     .journal_mode(SqliteJournalMode::Wal)
+                    // WAL with NORMAL sync: a commit is not fsynced (a
+                    // power cut may lose the last commits, never corrupt
+                    // the database); FULL costs an fsync per uplink.
+                    .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(options.busy_timeout);
                 let pool = if url.contains(":memory:") || url.contains("mode=memory") {

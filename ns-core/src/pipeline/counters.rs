@@ -1,0 +1,187 @@
+//! What the pipeline has done: counters for metrics and tests.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::dedup::DedupCounters;
+use crate::integration::EventKind;
+
+/// Counts per reason, by a short label (`invalid_mic`, `dev_nonce_reused`).
+pub type RejectCounts = BTreeMap<&'static str, u64>;
+
+/// One sample of [`PipelineCounters::snapshot`]: metric name, labels, value.
+pub type Sample = (&'static str, Vec<(&'static str, String)>, u64);
+
+/// The pipeline's counters; all only grow. Read them with the accessor
+/// methods or [`snapshot`](Self::snapshot).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct PipelineCounters {
+    /// Frame sets processed (after de-duplication).
+    pub sets: AtomicU64,
+    /// Data uplinks accepted (stored and published).
+    pub uplinks_accepted: AtomicU64,
+    /// Data uplinks another instance or an earlier set had already
+    /// processed (the conditional update found the session changed).
+    pub uplinks_already_processed: AtomicU64,
+    /// Proprietary, rejoin and downlink frames: not handled.
+    pub uplinks_unsupported: AtomicU64,
+    /// Frames received under a region configuration that is not enabled.
+    pub unknown_region: AtomicU64,
+    /// Receptions by gateways not in storage, dropped.
+    pub unknown_gateway_receptions: AtomicU64,
+    /// Join-requests accepted.
+    pub joins_accepted: AtomicU64,
+    /// Downlinks handed to a gateway backend.
+    pub downlinks_sent: AtomicU64,
+    /// Downlinks that could not be planned or handed over.
+    pub downlink_errors: AtomicU64,
+    /// TX acks with an OK item.
+    pub tx_acks_ok: AtomicU64,
+    /// TX acks with no OK item.
+    pub tx_acks_failed: AtomicU64,
+    /// TX acks matching no downlink sent (or not the one sent).
+    pub tx_acks_unknown: AtomicU64,
+    /// Downlinks whose ack never came.
+    pub tx_ack_timeouts: AtomicU64,
+    /// Gateway stats received.
+    pub gateway_stats: AtomicU64,
+    /// Storage errors (the frame was dropped).
+    pub storage_errors: AtomicU64,
+    /// Integration commands enqueued.
+    pub commands_enqueued: AtomicU64,
+    /// Integration commands refused (malformed, unknown device).
+    pub commands_rejected: AtomicU64,
+    uplink_rejections: Mutex<RejectCounts>,
+    join_rejections: Mutex<RejectCounts>,
+    events: Mutex<BTreeMap<&'static str, u64>>,
+    dedup: Mutex<DedupCounters>,
+}
+
+impl PipelineCounters {
+    pub(super) fn bump(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn reject_uplink(&self, reason: &'static str) {
+        add(&self.uplink_rejections, reason);
+    }
+
+    pub(super) fn reject_join(&self, reason: &'static str) {
+        add(&self.join_rejections, reason);
+    }
+
+    pub(super) fn count_event(&self, kind: EventKind) {
+        add(&self.events, kind.as_str());
+    }
+
+    pub(super) fn set_dedup(&self, counters: &DedupCounters) {
+        if let Ok(mut d) = self.dedup.lock() {
+            *d = *counters;
+        }
+    }
+
+    /// Rejected data uplinks by reason.
+    pub fn uplink_rejections(&self) -> RejectCounts {
+        self.uplink_rejections
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Rejected join-requests by reason.
+    pub fn join_rejections(&self) -> RejectCounts {
+        self.join_rejections
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Events published, by kind (`up`, `join`, …).
+    pub fn events(&self) -> BTreeMap<&'static str, u64> {
+        self.events.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// The de-duplicator's counters, as of its last event.
+    pub fn dedup(&self) -> DedupCounters {
+        self.dedup.lock().map(|d| *d).unwrap_or_default()
+    }
+
+    /// The value of one of the plain counters.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Every counter as `(metric name, labels, value)`, for a Prometheus
+    /// text exposition.
+    pub fn snapshot(&self) -> Vec<Sample> {
+        let plain = [
+            ("ns_uplink_sets_total", &self.sets),
+            ("ns_uplinks_accepted_total", &self.uplinks_accepted),
+            (
+                "ns_uplinks_already_processed_total",
+                &self.uplinks_already_processed,
+            ),
+            ("ns_uplinks_unsupported_total", &self.uplinks_unsupported),
+            ("ns_uplinks_unknown_region_total", &self.unknown_region),
+            (
+                "ns_unknown_gateway_receptions_total",
+                &self.unknown_gateway_receptions,
+            ),
+            ("ns_joins_accepted_total", &self.joins_accepted),
+            ("ns_downlinks_sent_total", &self.downlinks_sent),
+            ("ns_downlink_errors_total", &self.downlink_errors),
+            ("ns_tx_acks_ok_total", &self.tx_acks_ok),
+            ("ns_tx_acks_failed_total", &self.tx_acks_failed),
+            ("ns_tx_acks_unknown_total", &self.tx_acks_unknown),
+            ("ns_tx_ack_timeouts_total", &self.tx_ack_timeouts),
+            ("ns_gateway_stats_total", &self.gateway_stats),
+            ("ns_storage_errors_total", &self.storage_errors),
+            ("ns_commands_enqueued_total", &self.commands_enqueued),
+            ("ns_commands_rejected_total", &self.commands_rejected),
+        ];
+        let mut out: Vec<_> = plain
+            .into_iter()
+            .map(|(name, c)| (name, Vec::new(), Self::get(c)))
+            .collect();
+        for (reason, n) in self.uplink_rejections() {
+            out.push((
+                "ns_uplinks_rejected_total",
+                vec![("reason", reason.to_owned())],
+                n,
+            ));
+        }
+        for (reason, n) in self.join_rejections() {
+            out.push((
+                "ns_joins_rejected_total",
+                vec![("reason", reason.to_owned())],
+                n,
+            ));
+        }
+        for (kind, n) in self.events() {
+            out.push(("ns_events_total", vec![("event", kind.to_owned())], n));
+        }
+        let d = self.dedup();
+        for (name, n) in [
+            ("ns_dedup_frames_received_total", d.frames_received),
+            ("ns_dedup_sets_opened_total", d.sets_opened),
+            ("ns_dedup_frames_merged_total", d.frames_merged),
+            ("ns_dedup_frames_late_total", d.frames_late),
+            ("ns_dedup_dropped_malformed_total", d.dropped_malformed),
+            (
+                "ns_dedup_dropped_too_many_sets_total",
+                d.dropped_too_many_sets,
+            ),
+        ] {
+            out.push((name, Vec::new(), n));
+        }
+        out
+    }
+}
+
+fn add(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+    if let Ok(mut m) = map.lock() {
+        *m.entry(key).or_default() += 1;
+    }
+}

@@ -1,0 +1,83 @@
+//! The `network-server` command: a LoRaWAN network server, all-in-one by
+//! default.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ns_core::config::{Config, DEFAULT_CONFIG};
+use tracing_subscriber::EnvFilter;
+
+/// A LoRaWAN network server, a drop-in replacement for ChirpStack. With no
+/// configuration it runs all-in-one: SQLite in the data directory, the
+/// Semtech UDP gateway bridge on :1700 and an embedded MQTT broker.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file or directory of `*.toml` files; may be given
+    /// several times, later files override earlier ones key by key.
+    #[arg(short, long = "config", value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Where the SQLite database is kept (`{data_dir}` in `[sqlite] path`).
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the configuration file with every default, documented.
+    Configfile,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Configfile) = cli.command {
+        print!("{DEFAULT_CONFIG}");
+        return Ok(());
+    }
+    let config = Config::load(&cli.config)?;
+    let mut filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
+    #[cfg(feature = "embedded-broker")]
+    if let Ok(directive) = network_server::broker::DEFAULT_LOG_DIRECTIVE.parse() {
+        filter = filter.add_directive(directive);
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = network_server::Server::start(config, &cli.data_dir).await?;
+        server.run(shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,139 @@
+//! `/metrics` (Prometheus text) and `/health`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State as AxumState;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use ns_core::gateway_backend::GatewayBackend;
+use ns_core::integration::publish::MqttPublisher;
+use ns_core::pipeline::PipelineCounters;
+use ns_core::udp_backend::UdpBackend;
+use tokio::net::TcpListener;
+
+use crate::Server;
+
+/// What the endpoint reads.
+#[derive(Clone)]
+pub(crate) struct State {
+    pipeline: Arc<PipelineCounters>,
+    udp: Option<Arc<UdpBackend>>,
+    gateways: Vec<Arc<GatewayBackend>>,
+    mqtt: Option<Arc<MqttPublisher>>,
+}
+
+impl State {
+    pub(crate) fn new(server: &Server) -> Self {
+        Self {
+            pipeline: Arc::clone(server.pipeline.counters()),
+            udp: server.udp.clone(),
+            gateways: server.mqtt_gateways.clone(),
+            mqtt: server.mqtt_integration.clone(),
+        }
+    }
+}
+
+pub(crate) async fn serve(listener: TcpListener, state: State) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(|| async { "OK\n" }))
+        .with_state(state);
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "metrics endpoint stopped");
+    }
+}
+
+async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
+    let mut out = String::new();
+    let mut last = "";
+    for (name, labels, value) in state.pipeline.snapshot() {
+        if name != last {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            last = name;
+        }
+        write_sample(&mut out, name, &labels, value);
+    }
+    if let Some(udp) = &state.udp {
+        let c = udp.counters();
+        for (name, value) in [
+            ("ns_udp_datagrams_received_total", c.datagrams_received),
+            ("ns_udp_uplinks_total", c.uplinks),
+            ("ns_udp_stats_total", c.stats),
+            ("ns_udp_acks_total", c.acks),
+            ("ns_udp_downlinks_sent_total", c.downlinks_sent),
+            ("ns_udp_malformed_datagrams_total", c.malformed_datagrams),
+            ("ns_udp_events_dropped_total", c.events_dropped),
+            ("ns_udp_downlink_errors_total", c.downlink_errors),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            write_sample(&mut out, name, &[], value);
+        }
+    }
+    for backend in &state.gateways {
+        let prefix = backend.config().topic_prefix.clone();
+        let c = backend.counters();
+        let labels = [("topic_prefix", prefix)];
+        for (name, value) in [
+            ("ns_mqtt_gateway_up_total", c.up_received),
+            ("ns_mqtt_gateway_stats_total", c.stats_received),
+            ("ns_mqtt_gateway_ack_total", c.ack_received),
+            ("ns_mqtt_gateway_events_dropped_total", c.events_dropped),
+            (
+                "ns_mqtt_gateway_malformed_total",
+                c.malformed_topic + c.malformed_payload,
+            ),
+            ("ns_mqtt_gateway_commands_sent_total", c.commands_sent),
+            ("ns_mqtt_gateway_commands_dropped_total", c.commands_dropped),
+            (
+                "ns_mqtt_gateway_connection_errors_total",
+                c.connection_errors,
+            ),
+        ] {
+            write_sample(&mut out, name, &labels, value);
+        }
+    }
+    if let Some(mqtt) = &state.mqtt {
+        let c = mqtt.counters();
+        for (name, value) in [
+            ("ns_mqtt_integration_published_total", c.published),
+            ("ns_mqtt_integration_dropped_total", c.dropped_queue_full),
+            (
+                "ns_mqtt_integration_connection_errors_total",
+                c.connection_errors,
+            ),
+            (
+                "ns_mqtt_integration_commands_received_total",
+                c.commands_received,
+            ),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            write_sample(&mut out, name, &[], value);
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+fn write_sample(out: &mut String, name: &str, labels: &[(&str, String)], value: u64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let v = v.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = write!(out, "{k}=\"{v}\"");
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}

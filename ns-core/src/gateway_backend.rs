@@ -275,7 +275,16 @@ pub fn decode_event(
         encoding: Encoding,
         gateway_id: Eui64,
     ) -> Result<M, MessageError> {
-        gw::decode(payload, encoding).map_err(|source| MessageError::Payload { gateway_id, source })
+        let message: M = gw::decode(payload, encoding)
+            .map_err(|source| MessageError::Payload { gateway_id, source })?;
+        // Protobuf can carry what JSON cannot (unknown enum values,
+        // timestamps beyond year 9999); such a message would fail later in
+        // a JSON integration or gateway command.
+        if encoding == Encoding::Protobuf {
+            gw::json_encodable(&message)
+                .map_err(|source| MessageError::Payload { gateway_id, source })?;
+        }
+        Ok(message)
     }
     let (event, named) = match event {
         "up" => {

@@ -694,24 +694,8 @@ impl Driver {
         frame: &gw::DownlinkFrame,
         statuses: &[gw::TxAckStatus],
     ) {
-        let Some(counter) = self.stats.get_mut(&gateway_eui) else {
-            return;
-        };
-        let Some((i, &status)) = statuses
-            .iter()
-            .enumerate()
-            .find(|(_, s)| **s != gw::TxAckStatus::Ignored)
-        else {
-            return;
-        };
-        if status == gw::TxAckStatus::Ok {
-            let tx = frame.items.get(i).and_then(|item| item.tx_info.as_ref());
-            counter.count_emitted(
-                tx.map(|t| t.frequency),
-                tx.and_then(|t| t.modulation.as_ref()),
-            );
-        } else {
-            counter.count_failed(status);
+        if let Some(counter) = self.stats.get_mut(&gateway_eui) {
+            counter.count_tx_ack(frame, statuses);
         }
     }
 

@@ -14,7 +14,9 @@ use ns_core::model::{
     Application, Device, DeviceClass, DeviceKeys, DeviceProfile, DeviceSession, Gateway,
     MacVersion, QueueItem, Tenant,
 };
-use ns_core::storage::{Backend, NonceError, Object, Storage, StorageError, StorageOptions};
+use ns_core::storage::{
+    Backend, NonceError, Object, SessionUpdate, Storage, StorageError, StorageOptions,
+};
 use sqlx::Connection;
 use uuid::Uuid;
 
@@ -198,6 +200,8 @@ on_both_backends!(
     fcnt_update_is_a_compare_and_swap,
     fcnt_rollover_past_16_bits_is_stored_as_u32,
     concurrent_fcnt_updates_win_exactly_once,
+    batched_fcnt_updates_are_each_a_compare_and_swap,
+    queues_of_several_devices_are_read_at_once,
     last_seen_is_recorded,
     device_keys_keep_their_join_nonce_on_update,
     reused_dev_nonces_are_rejected,
@@ -651,6 +655,89 @@ async fn fcnt_update_is_a_compare_and_swap(db: &TestDb) {
             .unwrap()
     );
     assert!(!s.update_session_if_fcnt(eui(99), 0, &next).await.unwrap());
+}
+
+async fn batched_fcnt_updates_are_each_a_compare_and_swap(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let mut devices = Vec::new();
+    for n in 1..=3 {
+        let mut d = f.device(eui(n));
+        d.session = Some(session(0x2601_0000 + n as u32, 10));
+        s.create_device(&d).await.unwrap();
+        devices.push(d);
+    }
+    assert_eq!(
+        s.update_sessions_if_fcnt(&[]).await.unwrap(),
+        Vec::<bool>::new()
+    );
+    let next: Vec<DeviceSession> = (1..=3).map(|n| session(0x2601_0000 + n, 11)).collect();
+    let seen = micros(SystemTime::now());
+    let update = |i: usize, expected: u32| SessionUpdate {
+        dev_eui: devices[i].dev_eui,
+        expected_f_cnt_up: expected,
+        session: &next[i],
+        seen_at: Some(seen),
+    };
+    // Device 1 as read, device 2 read stale, device 3 twice in one batch,
+    // and a device that does not exist.
+    let ghost = session(0x2601_0009, 1);
+    let results = s
+        .update_sessions_if_fcnt(&[
+            update(0, 10),
+            update(1, 9),
+            update(2, 10),
+            update(2, 10),
+            SessionUpdate {
+                dev_eui: eui(99),
+                expected_f_cnt_up: 0,
+                session: &ghost,
+                seen_at: None,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results, [true, false, true, false, false]);
+    let one = s.get_device(devices[0].dev_eui).await.unwrap();
+    assert_eq!(one.session, Some(next[0].clone()));
+    assert_eq!(one.last_seen_at, Some(seen));
+    let two = s.get_device(devices[1].dev_eui).await.unwrap();
+    assert_eq!(two.session.unwrap().f_cnt_up, 10);
+    assert_eq!(two.last_seen_at, None);
+    // The same batch again: every update is now stale.
+    let again = s
+        .update_sessions_if_fcnt(&[update(0, 10), update(2, 10)])
+        .await
+        .unwrap();
+    assert_eq!(again, [false, false]);
+}
+
+async fn queues_of_several_devices_are_read_at_once(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    for n in 1..=3 {
+        s.create_device(&f.device(eui(n))).await.unwrap();
+    }
+    let now = micros(SystemTime::now());
+    for (n, port) in [(1, 1), (2, 2), (1, 3)] {
+        let mut item = QueueItem::new(eui(n), port, false, vec![port]);
+        item.created_at = now + Duration::from_micros(u64::from(port));
+        s.enqueue(&item).await.unwrap();
+    }
+    let queues = s
+        .list_queue_items_of(&[eui(1), eui(2), eui(3)])
+        .await
+        .unwrap();
+    let ports = |n: u64| -> Vec<u8> {
+        queues
+            .get(&eui(n))
+            .map(|q| q.iter().map(|i| i.f_port).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(ports(1), [1, 3]);
+    assert_eq!(ports(2), [2]);
+    assert!(ports(3).is_empty());
+    assert!(s.list_queue_items_of(&[]).await.unwrap().is_empty());
 }
 
 async fn fcnt_rollover_past_16_bits_is_stored_as_u32(db: &TestDb) {

@@ -146,16 +146,30 @@ pub enum DecodeError {
 
 /// Encodes a message in the given encoding.
 ///
-/// JSON encoding cannot fail for these types (no maps with non-string keys
-/// reach serde_json as such: pbjson writes integer map keys as strings).
+/// JSON cannot carry every protobuf value: an enum value the `.proto` does
+/// not name, a timestamp beyond the years 1–9999 or a duration with mixed
+/// signs make pbjson fail. Such a message gives an empty payload rather
+/// than a panic; messages from the network are checked when decoded
+/// ([`json_encodable`]) so that none reaches here.
 #[must_use]
 pub fn encode<M: GwMessage>(message: &M, encoding: Encoding) -> Vec<u8> {
     match encoding {
         Encoding::Protobuf => message.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(message).unwrap_or_else(|e| {
-            unreachable!("pbjson serialization of {} failed: {e}", M::full_name())
-        }),
+        Encoding::Json => serde_json::to_vec(message).unwrap_or_default(),
     }
+}
+
+/// Checks that a message can be written as ChirpStack JSON: a protobuf
+/// message from the network may hold values JSON cannot carry (see
+/// [`encode`]), which must be refused before they travel on.
+///
+/// # Errors
+/// [`DecodeError::Json`] saying which value.
+pub fn json_encodable<M: GwMessage>(message: &M) -> Result<(), DecodeError> {
+    serde_json::to_writer(std::io::sink(), message).map_err(|source| DecodeError::Json {
+        message: M::full_name(),
+        source,
+    })
 }
 
 /// Decodes a message from the given encoding.

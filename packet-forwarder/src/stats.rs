@@ -100,6 +100,29 @@ impl StatsCounter {
         );
     }
 
+    /// A downlink's outcome as a UDP gateway reports it, one status per
+    /// item of `frame`: the first item not `IGNORED` decides — `OK`
+    /// counts as emitted on its frequency and modulation, anything else as
+    /// failed with that status. All `IGNORED` (or none) counts nothing.
+    pub fn count_tx_ack(&mut self, frame: &gw::DownlinkFrame, statuses: &[gw::TxAckStatus]) {
+        let Some((i, &status)) = statuses
+            .iter()
+            .enumerate()
+            .find(|(_, s)| **s != gw::TxAckStatus::Ignored)
+        else {
+            return;
+        };
+        if status == gw::TxAckStatus::Ok {
+            let tx = frame.items.get(i).and_then(|item| item.tx_info.as_ref());
+            self.count_emitted(
+                tx.map(|t| t.frequency),
+                tx.and_then(|t| t.modulation.as_ref()),
+            );
+        } else {
+            self.count_failed(status);
+        }
+    }
+
     /// The counts as `gw::GatewayStats` of `gateway_id` at Unix time `unix`;
     /// counting starts again from zero.
     pub fn take(&mut self, gateway_id: String, unix: Duration) -> gw::GatewayStats {

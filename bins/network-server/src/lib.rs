@@ -282,8 +282,10 @@ fn start_broker(config: &Config) -> anyhow::Result<Option<BrokerAddrs>> {
             std::mem::forget(b);
             Ok(Some(addrs))
         }
+        // Only the MQTT 5 port being taken means "a broker is there": the
+        // clients connect to it. A taken 3.1.1 port is an error.
         Err(broker::BrokerError::Bind { addr, source })
-            if source.kind() == std::io::ErrorKind::AddrInUse =>
+            if source.kind() == std::io::ErrorKind::AddrInUse && addr == broker_config.bind =>
         {
             warn!(%addr, "mqtt_broker.bind is taken: using the MQTT broker already listening there");
             Ok(None)

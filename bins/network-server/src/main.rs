@@ -21,6 +21,12 @@ struct Cli {
     /// Where the SQLite database is kept (`{data_dir}` in `[sqlite] path`).
     #[arg(long, value_name = "DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// Runtime threads. 1 (the default) runs every task on one thread,
+    /// which measured cheapest per uplink on small machines: handing a
+    /// frame between tasks then costs no thread wake-up (docs/benchmarks.md).
+    /// The database drivers keep threads of their own.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    worker_threads: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -38,16 +44,23 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(&cli.config)?;
-    let mut filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
+    let mut filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.logging.level.to_ascii_lowercase()));
     #[cfg(feature = "embedded-broker")]
     if let Ok(directive) = network_server::broker::DEFAULT_LOG_DIRECTIVE.parse() {
         filter = filter.add_directive(directive);
     }
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = if cli.worker_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cli.worker_threads)
+            .enable_all()
+            .build()?
+    };
     runtime.block_on(async {
         let server = network_server::Server::start(config, &cli.data_dir).await?;
         server.run(shutdown_signal()).await;

@@ -72,27 +72,40 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
             write_sample(&mut out, name, &[], value);
         }
     }
-    for backend in &state.gateways {
-        let prefix = backend.config().topic_prefix.clone();
-        let c = backend.counters();
-        let labels = [("topic_prefix", prefix)];
-        for (name, value) in [
-            ("ns_mqtt_gateway_up_total", c.up_received),
-            ("ns_mqtt_gateway_stats_total", c.stats_received),
-            ("ns_mqtt_gateway_ack_total", c.ack_received),
-            ("ns_mqtt_gateway_events_dropped_total", c.events_dropped),
+    // Metric by metric, one sample per region's backend.
+    let backends: Vec<_> = state
+        .gateways
+        .iter()
+        .map(|b| {
             (
-                "ns_mqtt_gateway_malformed_total",
-                c.malformed_topic + c.malformed_payload,
-            ),
-            ("ns_mqtt_gateway_commands_sent_total", c.commands_sent),
-            ("ns_mqtt_gateway_commands_dropped_total", c.commands_dropped),
-            (
-                "ns_mqtt_gateway_connection_errors_total",
-                c.connection_errors,
-            ),
-        ] {
-            write_sample(&mut out, name, &labels, value);
+                [("topic_prefix", b.config().topic_prefix.clone())],
+                b.counters(),
+            )
+        })
+        .collect();
+    type Read = fn(&ns_core::gateway_backend::GatewayBackendCounters) -> u64;
+    let metrics: [(&str, Read); 8] = [
+        ("ns_mqtt_gateway_up_total", |c| c.up_received),
+        ("ns_mqtt_gateway_stats_total", |c| c.stats_received),
+        ("ns_mqtt_gateway_ack_total", |c| c.ack_received),
+        ("ns_mqtt_gateway_events_dropped_total", |c| c.events_dropped),
+        ("ns_mqtt_gateway_malformed_total", |c| {
+            c.malformed_topic + c.malformed_payload
+        }),
+        ("ns_mqtt_gateway_commands_sent_total", |c| c.commands_sent),
+        ("ns_mqtt_gateway_commands_dropped_total", |c| {
+            c.commands_dropped
+        }),
+        ("ns_mqtt_gateway_connection_errors_total", |c| {
+            c.connection_errors
+        }),
+    ];
+    if !backends.is_empty() {
+        for (name, read) in metrics {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (labels, counters) in &backends {
+                write_sample(&mut out, name, labels, read(counters));
+            }
         }
     }
     if let Some(mqtt) = &state.mqtt {

@@ -354,11 +354,13 @@ impl Config {
                 message,
             })
         };
-        if !["trace", "debug", "info", "warn", "error"].contains(&self.logging.level.as_str()) {
+        if !["trace", "debug", "info", "warn", "error", "off"]
+            .contains(&self.logging.level.to_ascii_lowercase().as_str())
+        {
             return bad(
                 "logging.level",
                 format!(
-                    "{:?} is not trace, debug, info, warn or error",
+                    "{:?} is not trace, debug, info, warn, error or off",
                     self.logging.level
                 ),
             );

@@ -113,9 +113,10 @@ pub struct GatewayMqtt {
     pub tls_cert: String,
     /// `tls_key`: PEM key file of `tls_cert`.
     pub tls_key: String,
-    /// `share_name`: subscribe as `$share/{share_name}/…` so that several
-    /// server instances split the gateways' events (empty: a plain
-    /// subscription, for a single instance).
+    /// `share_name`: subscribe as `$share/{share_name}/…` (when the broker
+    /// offers shared subscriptions) so that several server instances split
+    /// the gateways' events; empty: a plain subscription. Default
+    /// `chirpstack`, as ChirpStack.
     pub share_name: String,
     /// `json`: send commands as JSON to gateways not heard from yet
     /// (afterwards, each gateway gets the encoding it sends).
@@ -138,7 +139,7 @@ impl Default for GatewayMqtt {
             ca_cert: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
-            share_name: String::new(),
+            share_name: "chirpstack".into(),
             json: false,
         }
     }

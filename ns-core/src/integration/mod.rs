@@ -194,9 +194,16 @@ fn timestamp(time: SystemTime) -> Timestamp {
     Timestamp { seconds, nanos }
 }
 
+/// The first and last second of protobuf `Timestamp`'s range, years 1 to
+/// 9999 (what storage and JSON can hold).
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// The system time of a protobuf `Timestamp`, if it is a valid one
-/// (nanos within 0..1e9) that the platform can represent.
+/// (seconds within years 1–9999, nanos within 0..1e9).
 fn system_time(ts: &Timestamp) -> Option<SystemTime> {
+    if !TIMESTAMP_SECONDS.contains(&ts.seconds) {
+        return None;
+    }
     let nanos = u32::try_from(ts.nanos)
         .ok()
         .filter(|n| *n < 1_000_000_000)?;

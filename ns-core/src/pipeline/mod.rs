@@ -47,7 +47,7 @@
 //! let mut pipeline = Pipeline::new(settings, storage);
 //! pipeline.add_event_sink(Arc::new(events));
 //!
-//! let (udp, gateway_events) = UdpBackend::start(UdpBackendConfig::default()).await?;
+//! let (udp, gateway_events) = UdpBackend::start(UdpBackendConfig::new("0.0.0.0:1700")).await?;
 //! let udp = Arc::new(udp);
 //! pipeline.add_downlink_sender("eu868", udp.clone());
 //! let handle = pipeline.start();
@@ -58,6 +58,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod cache;
 mod commands;
 mod counters;
@@ -186,6 +187,12 @@ pub trait DownlinkSender: Send + Sync + 'static {
         &self,
         frame: &gw::DownlinkFrame,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+    /// Whether this backend can reach the gateway (`frame.gateway_id`);
+    /// [`FirstOf`] skips those that cannot. Default: yes.
+    fn serves(&self, _gateway_id: &str) -> bool {
+        true
+    }
 }
 
 impl DownlinkSender for GatewayBackend {
@@ -206,12 +213,19 @@ impl DownlinkSender for crate::udp_backend::UdpBackend {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Self::send_downlink(self, frame).map_err(Into::into)
     }
+
+    fn serves(&self, gateway_id: &str) -> bool {
+        gateway_id
+            .parse::<Eui64>()
+            .is_ok_and(|id| self.is_connected(id))
+    }
 }
 
 /// Several backends serving one region (the built-in UDP bridge and MQTT
-/// gateways): a downlink goes to the first that takes it. A backend that
-/// does not know the gateway refuses (the UDP backend does), so put the
-/// ones that can tell first and MQTT, which takes anything, last.
+/// gateways): a downlink goes to the first that
+/// [`serves`](DownlinkSender::serves) its gateway. The UDP backend serves
+/// the gateways connected to it; MQTT, which cannot tell, serves any, so
+/// put it last.
 #[derive(Default)]
 pub struct FirstOf(pub Vec<Arc<dyn DownlinkSender>>);
 
@@ -222,18 +236,18 @@ impl std::fmt::Debug for FirstOf {
 }
 
 impl DownlinkSender for FirstOf {
+    fn serves(&self, gateway_id: &str) -> bool {
+        self.0.iter().any(|s| s.serves(gateway_id))
+    }
+
     fn send_downlink(
         &self,
         frame: &gw::DownlinkFrame,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let mut last: Box<dyn std::error::Error + Send + Sync> = "no gateway backend".into();
-        for sender in &self.0 {
-            match sender.send_downlink(frame) {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
-            }
+        match self.0.iter().find(|s| s.serves(&frame.gateway_id)) {
+            Some(sender) => sender.send_downlink(frame),
+            None => Err(format!("no gateway backend serves gateway {}", frame.gateway_id).into()),
         }
-        Err(last)
     }
 }
 
@@ -339,6 +353,7 @@ impl Pipeline {
     pub fn start(self) -> PipelineHandle {
         let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let dedup = Deduplicator::new(self.settings.dedup.clone());
+        let storage = self.storage.clone();
         let shared = Arc::new(Shared {
             settings: self.settings,
             storage: self.storage,
@@ -347,6 +362,8 @@ impl Pipeline {
             sinks: self.sinks,
             pending: Mutex::new(HashMap::new()),
             cache: cache::Cache::default(),
+            session_writes: batch::session_writer(storage.clone()),
+            queue_reads: batch::queue_reader(storage.clone()),
             counters: Arc::new(PipelineCounters::default()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         });
@@ -440,6 +457,10 @@ struct Shared {
     /// TX-ack contexts by downlink id.
     pending: Mutex<HashMap<u32, PendingDownlink>>,
     cache: cache::Cache,
+    /// The uplink path's session writes, batched.
+    session_writes: batch::Batcher<batch::SessionWrite, Option<bool>>,
+    /// The downlink path's queue reads, batched.
+    queue_reads: batch::Batcher<Eui64, Option<Vec<crate::model::QueueItem>>>,
     counters: Arc<PipelineCounters>,
     slots: Arc<Semaphore>,
 }

@@ -12,7 +12,7 @@ use crate::integration::{
     self, DeviceInfo, Event, LogCode, LogLevel, ack_event, log_event, status_event, uplink_event,
 };
 use crate::mac::{self, MacOutcome};
-use crate::model::{Device, DeviceProfile, QueueItem};
+use crate::model::{Device, DeviceProfile};
 use crate::uplink::{self, DataUplink, FCntCheck, RejectReason, Rejection};
 
 /// FOpts carry at most 15 bytes of MAC commands.
@@ -58,32 +58,29 @@ impl Shared {
                 Err(rejection) => return self.reject_data_uplink(rejection, &set, now).await,
             };
             let mac_outcome = mac::handle_data_uplink(now, &mut up, &self.settings.mac);
-            match self
-                .storage
-                .update_session_if_fcnt_seen(
-                    up.device.dev_eui,
-                    up.stored_f_cnt_up,
-                    &up.session,
-                    Some(now),
-                )
-                .await
-            {
-                Ok(true) => {
+            let write = (
+                up.device.dev_eui,
+                up.stored_f_cnt_up,
+                up.session.clone(),
+                Some(now),
+            );
+            match self.session_writes.call(write).await.flatten() {
+                Some(true) => {
                     self.cache.put_session(up.device.dev_eui, &up.session);
                     break (up, mac_outcome);
                 }
-                Ok(false) if !fresh => {
+                Some(false) if !fresh => {
                     self.cache.invalidate(dev_addr);
                     fresh = true;
                 }
-                Ok(false) => {
+                Some(false) => {
                     self.counters.bump(&self.counters.uplinks_already_processed);
                     debug!(dev_eui = %up.device.dev_eui, f_cnt = up.f_cnt, "uplink already processed elsewhere");
                     return;
                 }
-                Err(error) => {
+                None => {
                     self.counters.bump(&self.counters.storage_errors);
-                    warn!(%error, dev_eui = %up.device.dev_eui, "session not stored: uplink dropped");
+                    warn!(dev_eui = %up.device.dev_eui, "session not stored: uplink dropped");
                     return;
                 }
             }
@@ -229,13 +226,10 @@ impl Shared {
     ) {
         let now = SystemTime::now();
         let dev_eui = up.device.dev_eui;
-        let queue: Vec<QueueItem> = match self.storage.list_queue_items(dev_eui).await {
-            Ok(q) => q,
-            Err(error) => {
-                self.counters.bump(&self.counters.storage_errors);
-                warn!(%error, %dev_eui, "queue not read: no downlink");
-                return;
-            }
+        let Some(queue) = self.queue_reads.call(dev_eui).await.flatten() else {
+            self.counters.bump(&self.counters.storage_errors);
+            warn!(%dev_eui, "queue not read: no downlink");
+            return;
         };
         let uplink = UplinkContext::from(&up);
         let profile = &up.device_profile;
@@ -342,20 +336,17 @@ impl Shared {
         if !requests.is_empty() {
             // The requests are pending from now on: store them, guarded by
             // the FCntUp this uplink stored.
-            match self
-                .storage
-                .update_session_if_fcnt(dev_eui, session.f_cnt_up, &session)
-                .await
-            {
-                Ok(true) => self.cache.put_session(dev_eui, &session),
-                Ok(false) => {
+            let write = (dev_eui, session.f_cnt_up, session.clone(), None);
+            match self.session_writes.call(write).await.flatten() {
+                Some(true) => self.cache.put_session(dev_eui, &session),
+                Some(false) => {
                     self.cache.invalidate(session.dev_addr);
                     debug!(%dev_eui, "session changed since the uplink: downlink dropped");
                     return;
                 }
-                Err(error) => {
+                None => {
                     self.counters.bump(&self.counters.storage_errors);
-                    warn!(%error, %dev_eui, "pending MAC commands not stored: downlink dropped");
+                    warn!(%dev_eui, "pending MAC commands not stored: downlink dropped");
                     return;
                 }
             }

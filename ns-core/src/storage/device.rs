@@ -1,5 +1,6 @@
 //! Devices, their sessions, root keys and DevNonces.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use lorawan::{DevAddr, DevNonce, Eui64, JoinNonce};
@@ -31,6 +32,20 @@ fn session_columns(
         ),
         None => (None, 0, None),
     }
+}
+
+/// One conditional session update of
+/// [`Storage::update_sessions_if_fcnt`].
+#[derive(Debug, Clone, Copy)]
+pub struct SessionUpdate<'a> {
+    /// The device.
+    pub dev_eui: Eui64,
+    /// The `f_cnt_up` the session was read with.
+    pub expected_f_cnt_up: u32,
+    /// The session to store (its `dev_addr` must still be the stored one).
+    pub session: &'a DeviceSession,
+    /// The device's new `last_seen_at`, if any.
+    pub seen_at: Option<SystemTime>,
 }
 
 impl Storage {
@@ -239,6 +254,80 @@ impl Storage {
         )
         .map_err(db_error(Object::Device(dev_eui)))?;
         Ok(done == 1)
+    }
+
+    /// Several conditional session updates in one statement: each is
+    /// [`update_session_if_fcnt_seen`](Self::update_session_if_fcnt_seen)
+    /// of its own, and the result says, in order, which were made. The
+    /// uplink path writes the sessions of the frames it accepted together.
+    ///
+    /// A batch must not update one device twice (the second update of a
+    /// device is refused with `false`; send it in the next batch).
+    pub async fn update_sessions_if_fcnt(
+        &self,
+        updates: &[SessionUpdate<'_>],
+    ) -> Result<Vec<bool>, StorageError> {
+        let mut seen = HashSet::new();
+        let mut results = vec![false; updates.len()];
+        let unique: Vec<(usize, &SessionUpdate<'_>)> = updates
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| seen.insert(u.dev_eui))
+            .collect();
+        if unique.is_empty() {
+            return Ok(results);
+        }
+        let row = self.dialect(
+            "(?, ?, ?, ?, ?, ?)",
+            "(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS jsonb), \
+             CAST(? AS bytea), CAST(? AS timestamptz))",
+        );
+        let mut n = 1;
+        let rows: Vec<String> = unique
+            .iter()
+            .map(|_| {
+                row.split('?')
+                    .enumerate()
+                    .map(|(i, part)| {
+                        if i == 0 {
+                            part.to_owned()
+                        } else {
+                            n += 1;
+                            format!("${}{part}", n)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let sql = format!(
+            "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen) AS (VALUES {}) \
+             UPDATE device SET updated_at = $1, f_cnt_up = v.f_cnt_up, \
+             device_session = v.session, last_seen_at = COALESCE(v.seen, device.last_seen_at) \
+             FROM v WHERE device.dev_eui = v.dev_eui AND device.f_cnt_up = v.expected \
+             AND device.dev_addr = v.dev_addr AND device.device_session IS NOT NULL \
+             RETURNING device.dev_eui",
+            rows.join(", ")
+        );
+        let now = db_time(SystemTime::now());
+        let done: Vec<(Vec<u8>,)> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(now);
+            for (_, u) in &unique {
+                query = query
+                    .bind(db_eui(u.dev_eui))
+                    .bind(db_u32(u.expected_f_cnt_up))
+                    .bind(db_u32(u.session.f_cnt_up))
+                    .bind(Json(u.session))
+                    .bind(db_dev_addr(u.session.dev_addr))
+                    .bind(u.seen_at.map(db_time));
+            }
+            query.fetch_all(pool).await
+        })
+        .map_err(db_error(Object::Table("device")))?;
+        let done: HashSet<Vec<u8>> = done.into_iter().map(|(eui,)| eui).collect();
+        for (i, u) in unique {
+            results[i] = done.contains(&db_eui(u.dev_eui));
+        }
+        Ok(results)
     }
 
     /// Sets or clears a device's session unconditionally: a join, an ABP

@@ -60,6 +60,7 @@ mod queue;
 mod rows;
 mod tenancy;
 
+pub use device::SessionUpdate;
 pub use error::{NonceError, Object, StorageError};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

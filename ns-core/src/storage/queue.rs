@@ -1,5 +1,6 @@
 //! The devices' downlink queues.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use lorawan::Eui64;
@@ -7,7 +8,7 @@ use uuid::Uuid;
 
 use super::error::{Object, StorageError, db_error, write_error};
 use super::rows::{QueueItemRow, db_eui, db_time, db_u32};
-use super::{Storage, execute, execute_by_key, fetch};
+use super::{Storage, execute, execute_by_key, fetch, with_pool};
 use crate::model::QueueItem;
 
 /// The columns of [`QueueItemRow`].
@@ -100,6 +101,42 @@ impl Storage {
         let rows: Vec<QueueItemRow> = fetch!(self, fetch_all, sql, db_eui(dev_eui))
             .map_err(db_error(Object::Device(dev_eui)))?;
         rows.into_iter().map(QueueItem::try_from).collect()
+    }
+
+    /// The queues of several devices in one query, each in order (an
+    /// unknown device has an empty queue): the uplink path reads the
+    /// queues of the frames it answers together.
+    pub async fn list_queue_items_of(
+        &self,
+        dev_euis: &[Eui64],
+    ) -> Result<HashMap<Eui64, Vec<QueueItem>>, StorageError> {
+        let mut out: HashMap<Eui64, Vec<QueueItem>> = HashMap::new();
+        if dev_euis.is_empty() {
+            return Ok(out);
+        }
+        let placeholders = (1..=dev_euis.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let order = self.dialect("rowid", "seq");
+        let sql = format!(
+            "SELECT {} FROM device_queue_item WHERE dev_eui IN ({placeholders}) \
+             ORDER BY created_at, {order}",
+            queue_item_columns!()
+        );
+        let rows: Vec<QueueItemRow> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+            for eui in dev_euis {
+                query = query.bind(db_eui(*eui));
+            }
+            query.fetch_all(pool).await
+        })
+        .map_err(db_error(Object::Table("device_queue_item")))?;
+        for row in rows {
+            let item = QueueItem::try_from(row)?;
+            out.entry(item.dev_eui).or_default().push(item);
+        }
+        Ok(out)
     }
 
     /// The first item of a device's queue that is neither pending nor

@@ -549,14 +549,19 @@ impl GatewayBackend {
         } else {
             config.client_id.clone()
         };
+        // A persistent session belongs to a client id that comes back: with
+        // a random one, every restart would leave a session behind that
+        // never expires and, in a shared subscription, keeps taking its
+        // share of the gateways' events for no one.
+        let clean_session = config.clean_session || config.client_id.is_empty();
         let mut options = MqttOptions::new(client_id, server.host, server.port);
         options
             .set_transport(transport)
             .set_keep_alive(config.keep_alive.max(MIN_KEEP_ALIVE))
-            .set_clean_start(config.clean_session)
+            .set_clean_start(clean_session)
             .set_request_channel_capacity(REQUEST_QUEUE)
             .set_max_packet_size(Some(MAX_PACKET_SIZE));
-        if !config.clean_session {
+        if !clean_session {
             options.set_session_expiry_interval(Some(u32::MAX));
         }
         if !config.username.is_empty() {

@@ -19,7 +19,7 @@ use lorawan::phy::{DataFrameMut, DataFrameRepr, FCtrl, MType};
 use lorawan::region::{Region, Revision};
 use lorawan::{DevAddr, Eui64, Mic};
 use ns_core::model::{
-    Application, Device, DeviceProfile, DeviceSession, Gateway, MacVersion, Tenant,
+    Application, Device, DeviceProfile, DeviceSession, ExtraChannel, Gateway, MacVersion, Tenant,
 };
 use ns_core::storage::Storage;
 use packet_forwarder::gw;
@@ -141,6 +141,9 @@ async fn provision(storage: &Storage, args: &Args) -> anyhow::Result<(Vec<SimDev
     profile.supports_otaa = false;
     storage.create_device_profile(&profile).await?;
     let params = lorawan::region::params(Region::Eu868, Revision::Rp002_1_0_3);
+    let network = ns_core::config::builtin_region("eu868")
+        .context("no built-in eu868 region")?
+        .network()?;
 
     // DevEUIs, DevAddrs and gateway ids unique to this run.
     let run: u32 = rand_u32();
@@ -170,6 +173,20 @@ async fn provision(storage: &Storage, args: &Args) -> anyhow::Result<(Vec<SimDev
         };
         let mut session = DeviceSession::new(dev_addr, MacVersion::V1_0_3, keys, "eu868", params);
         session.dr = 5;
+        // The device already has the network's channels (as after a join
+        // with a CFList): these devices answer no NewChannelReq.
+        session.extra_uplink_channels = network
+            .extra_channels
+            .iter()
+            .map(|c| ExtraChannel {
+                frequency: c.frequency,
+                min_dr: c.min_dr,
+                max_dr: c.max_dr,
+            })
+            .collect();
+        session.enabled_uplink_channel_indices = (0..network.uplink_channels.len())
+            .filter_map(|i| u8::try_from(i).ok())
+            .collect();
         let mut device = Device::new(dev_eui, app.id, profile.id, format!("load-{i}"));
         device.session = Some(session);
         storage.create_device(&device).await?;

@@ -243,13 +243,17 @@ impl MqttPublisher {
         } else {
             settings.client_id.clone()
         };
+        // A persistent session only makes sense for a client id that comes
+        // back: with a random one, each restart would leave behind a
+        // session that never expires, its queued commands with it.
+        let clean_session = settings.clean_session || settings.client_id.is_empty();
         let mut options = MqttOptions::new(client_id, host, port);
         options
             .set_transport(Transport::Tcp)
             .set_keep_alive(settings.keep_alive_interval.max(MIN_KEEP_ALIVE))
-            .set_clean_start(settings.clean_session)
+            .set_clean_start(clean_session)
             .set_request_channel_capacity(MQTT_QUEUE);
-        if !settings.clean_session {
+        if !clean_session {
             options.set_session_expiry_interval(Some(u32::MAX));
         }
         if !settings.username.is_empty() {

@@ -45,6 +45,9 @@ pub struct PipelineCounters {
     pub tx_acks_unknown: AtomicU64,
     /// Downlinks whose ack never came.
     pub tx_ack_timeouts: AtomicU64,
+    /// Downlinks sent without keeping their TX-ack context (too many
+    /// waiting: gateways that do not ack).
+    pub tx_ack_contexts_dropped: AtomicU64,
     /// Gateway stats received.
     pub gateway_stats: AtomicU64,
     /// Storage errors (the frame was dropped).
@@ -136,6 +139,10 @@ impl PipelineCounters {
             ("ns_tx_acks_failed_total", &self.tx_acks_failed),
             ("ns_tx_acks_unknown_total", &self.tx_acks_unknown),
             ("ns_tx_ack_timeouts_total", &self.tx_ack_timeouts),
+            (
+                "ns_tx_ack_contexts_dropped_total",
+                &self.tx_ack_contexts_dropped,
+            ),
             ("ns_gateway_stats_total", &self.gateway_stats),
             ("ns_storage_errors_total", &self.storage_errors),
             ("ns_commands_enqueued_total", &self.commands_enqueued),

@@ -18,6 +18,12 @@ impl Shared {
     /// Keeps what the TX ack of `downlink_id` needs.
     pub(super) fn remember(&self, downlink_id: u32, pending: PendingDownlink) {
         if let Ok(mut map) = self.pending.lock() {
+            if map.len() >= super::MAX_PENDING_DOWNLINKS {
+                // Its ack will count as unknown: nothing advances, as for
+                // a downlink the gateway never acks.
+                self.counters.bump(&self.counters.tx_ack_contexts_dropped);
+                return;
+            }
             map.insert(downlink_id, pending);
         }
     }

@@ -97,6 +97,9 @@ const MAX_IN_FLIGHT: usize = 4096;
 const INPUT_CAPACITY: usize = 65_536;
 /// How long a downlink's TX-ack context is kept when no ack comes.
 const TX_ACK_TTL: Duration = Duration::from_secs(60);
+/// The most TX-ack contexts kept: gateways that never ack cannot make the
+/// server's memory grow without bound.
+const MAX_PENDING_DOWNLINKS: usize = 100_000;
 
 /// The network settings the pipeline runs with, from the [`Config`].
 #[derive(Debug, Clone)]

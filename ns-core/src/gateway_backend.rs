@@ -555,6 +555,11 @@ impl GatewayBackend {
         // share of the gateways' events for no one.
         let clean_session = config.clean_session || config.client_id.is_empty();
         let mut options = MqttOptions::new(client_id, server.host, server.port);
+        // Small messages, latency-bound: no Nagle delay (up to 40 ms with
+        // the peer's delayed ACK) on the radio path.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        options.set_network_options(network);
         options
             .set_transport(transport)
             .set_keep_alive(config.keep_alive.max(MIN_KEEP_ALIVE))

@@ -56,6 +56,25 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
         }
         write_sample(&mut out, name, &labels, value);
     }
+    let (buckets, count, sum) = state.pipeline.uplink_latency.cumulative();
+    let _ = writeln!(out, "# TYPE ns_uplink_latency_seconds histogram");
+    for (le_ms, n) in buckets {
+        let le = format!("{}", le_ms as f64 / 1000.0);
+        write_sample(
+            &mut out,
+            "ns_uplink_latency_seconds_bucket",
+            &[("le", le)],
+            n,
+        );
+    }
+    write_sample(
+        &mut out,
+        "ns_uplink_latency_seconds_bucket",
+        &[("le", "+Inf".to_owned())],
+        count,
+    );
+    let _ = writeln!(out, "ns_uplink_latency_seconds_sum {sum}");
+    write_sample(&mut out, "ns_uplink_latency_seconds_count", &[], count);
     if let Some(udp) = &state.udp {
         let c = udp.counters();
         for (name, value) in [

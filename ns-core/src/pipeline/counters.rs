@@ -56,6 +56,8 @@ pub struct PipelineCounters {
     pub commands_enqueued: AtomicU64,
     /// Integration commands refused (malformed, unknown device).
     pub commands_rejected: AtomicU64,
+    /// Time from a frame's first copy to its `up` event, by bucket.
+    pub uplink_latency: LatencyHistogram,
     uplink_rejections: Mutex<RejectCounts>,
     join_rejections: Mutex<RejectCounts>,
     events: Mutex<BTreeMap<&'static str, u64>>,
@@ -184,6 +186,49 @@ impl PipelineCounters {
             out.push((name, Vec::new(), n));
         }
         out
+    }
+}
+
+/// The upper bounds of [`LatencyHistogram`]'s buckets, milliseconds.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [
+    205, 210, 215, 220, 230, 250, 300, 400, 500, 1000, 2000, 5000,
+];
+
+/// A histogram of durations with fixed buckets ([`LATENCY_BUCKETS_MS`],
+/// around the default 200 ms de-duplication window), lock-free.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS_MS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Counts one duration.
+    pub fn observe(&self, d: std::time::Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        if let Some(i) = LATENCY_BUCKETS_MS.iter().position(|&b| ms < b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per upper bound (ms), the total count and the sum
+    /// in seconds: a Prometheus histogram.
+    pub fn cumulative(&self) -> (Vec<(u64, u64)>, u64, f64) {
+        let mut total = 0;
+        let buckets = LATENCY_BUCKETS_MS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&le, n)| {
+                total += n.load(Ordering::Relaxed);
+                (le, total)
+            })
+            .collect();
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        (buckets, self.count.load(Ordering::Relaxed), sum)
     }
 }
 

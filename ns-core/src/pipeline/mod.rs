@@ -89,7 +89,7 @@ use crate::mac::{DesiredSettings, MacConfig};
 use crate::storage::Storage;
 
 pub use commands::{CommandQueue, EnqueueError};
-pub use counters::{PipelineCounters, RejectCounts, Sample};
+pub use counters::{LATENCY_BUCKETS_MS, LatencyHistogram, PipelineCounters, RejectCounts, Sample};
 
 /// How many frame sets are processed at once; more wait for a slot.
 const MAX_IN_FLIGHT: usize = 4096;

@@ -98,6 +98,9 @@ impl Shared {
         };
         self.publish_uplink_events(&up, &mac_outcome, &info, now)
             .await;
+        self.counters
+            .uplink_latency
+            .observe(set.received_at.elapsed());
 
         // The application's moment to enqueue an answer.
         tokio::time::sleep(self.settings.get_downlink_data_delay).await;

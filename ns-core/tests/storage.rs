@@ -704,6 +704,19 @@ async fn batched_fcnt_updates_are_each_a_compare_and_swap(db: &TestDb) {
     let two = s.get_device(devices[1].dev_eui).await.unwrap();
     assert_eq!(two.session.unwrap().f_cnt_up, 10);
     assert_eq!(two.last_seen_at, None);
+    // Candidates of several DevAddrs at once, each under its own.
+    let found = s
+        .devices_by_dev_addrs(&[
+            DevAddr::from_u32(0x2601_0001),
+            DevAddr::from_u32(0x2601_0002),
+            DevAddr::from_u32(0x2601_00ff),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[&DevAddr::from_u32(0x2601_0001)][0].0.dev_eui, eui(1));
+    assert_eq!(found[&DevAddr::from_u32(0x2601_0002)][0].0.dev_eui, eui(2));
+    assert!(found[&DevAddr::from_u32(0x2601_00ff)].is_empty());
     // The same batch again: every update is now stale.
     let again = s
         .update_sessions_if_fcnt(&[update(0, 10), update(2, 10)])

@@ -224,9 +224,6 @@ fn options(id: &str, host: &str, port: u16) -> MqttOptions {
         host.to_owned(),
         port,
     );
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    options.set_network_options(network);
     options
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(Some(1 << 20))

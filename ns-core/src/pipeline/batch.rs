@@ -11,11 +11,11 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use lorawan::Eui64;
+use lorawan::{DevAddr, Eui64};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::model::{DeviceSession, QueueItem};
+use crate::model::{Device, DeviceProfile, DeviceSession, QueueItem};
 use crate::storage::{SessionUpdate, Storage};
 
 /// The most requests one call takes.
@@ -85,6 +85,31 @@ pub(super) fn session_writer(storage: Storage) -> Batcher<SessionWrite, Option<b
                 Err(error) => {
                     warn!(%error, sessions = writes.len(), "session writes failed");
                     vec![None; writes.len()]
+                }
+            }
+        }
+    })
+}
+
+/// Candidate lookups (devices by DevAddr) in one query each batch:
+/// `Some(candidates)`, or `None` when storage failed (logged).
+pub(super) fn candidate_reader(
+    storage: Storage,
+) -> Batcher<DevAddr, Option<Vec<(Device, DeviceProfile)>>> {
+    Batcher::start(move |addrs: Vec<DevAddr>| {
+        let storage = storage.clone();
+        async move {
+            let mut unique = addrs.clone();
+            unique.sort_unstable_by_key(|a| a.to_u32());
+            unique.dedup();
+            match storage.devices_by_dev_addrs(&unique).await {
+                Ok(found) => addrs
+                    .iter()
+                    .map(|a| Some(found.get(a).cloned().unwrap_or_default()))
+                    .collect(),
+                Err(error) => {
+                    warn!(%error, dev_addrs = addrs.len(), "device lookups failed");
+                    vec![None; addrs.len()]
                 }
             }
         }

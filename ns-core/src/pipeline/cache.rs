@@ -60,21 +60,22 @@ impl Cache {
     }
 
     /// The devices whose session has `dev_addr`, with their profiles.
-    pub(super) async fn candidates(
-        &self,
-        storage: &Storage,
-        dev_addr: DevAddr,
-    ) -> Result<Candidates, StorageError> {
+    /// `read` looks them up in storage on a miss (`None`: storage failed).
+    pub(super) async fn candidates<F, Fut>(&self, dev_addr: DevAddr, read: F) -> Option<Candidates>
+    where
+        F: FnOnce(DevAddr) -> Fut,
+        Fut: std::future::Future<Output = Option<Vec<(Device, DeviceProfile)>>>,
+    {
         let now = Instant::now();
         if let Ok(map) = self.sessions.lock()
             && let Some((at, candidates)) = map.get(&dev_addr)
             && now.duration_since(*at) < SESSION_TTL
         {
-            return Ok(Arc::clone(candidates));
+            return Some(Arc::clone(candidates));
         }
-        let candidates = Arc::new(storage.devices_by_dev_addr(dev_addr).await?);
+        let candidates = Arc::new(read(dev_addr).await?);
         store(&self.sessions, dev_addr, now, Arc::clone(&candidates));
-        Ok(candidates)
+        Some(candidates)
     }
 
     /// Records a session this pipeline stored, so the next uplink sees it.

@@ -365,6 +365,7 @@ impl Pipeline {
             sinks: self.sinks,
             pending: Mutex::new(HashMap::new()),
             cache: cache::Cache::default(),
+            candidate_reads: batch::candidate_reader(storage.clone()),
             session_writes: batch::session_writer(storage.clone()),
             queue_reads: batch::queue_reader(storage.clone()),
             counters: Arc::new(PipelineCounters::default()),
@@ -460,6 +461,11 @@ struct Shared {
     /// TX-ack contexts by downlink id.
     pending: Mutex<HashMap<u32, PendingDownlink>>,
     cache: cache::Cache,
+    /// The uplink path's device lookups, batched.
+    candidate_reads: batch::Batcher<
+        lorawan::DevAddr,
+        Option<Vec<(crate::model::Device, crate::model::DeviceProfile)>>,
+    >,
     /// The uplink path's session writes, batched.
     session_writes: batch::Batcher<batch::SessionWrite, Option<bool>>,
     /// The downlink path's queue reads, batched.

@@ -5,7 +5,9 @@ use std::time::SystemTime;
 
 use tracing::{debug, warn};
 
-use super::{PendingDownlink, PendingKind, RegionSettings, Shared};
+use lorawan::DevAddr;
+
+use super::{PendingDownlink, PendingKind, RegionSettings, Shared, cache};
 use crate::dedup::UplinkFrameSet;
 use crate::downlink::{self, ClassARequest, DiscardReason, UplinkContext};
 use crate::integration::{
@@ -38,13 +40,10 @@ impl Shared {
         // fails), the database's, once.
         let mut fresh = false;
         let (mut up, mac_outcome) = loop {
-            let candidates = match self.cache.candidates(&self.storage, dev_addr).await {
-                Ok(c) => c,
-                Err(error) => {
-                    self.counters.bump(&self.counters.storage_errors);
-                    warn!(%error, %dev_addr, "device lookup failed: uplink dropped");
-                    return;
-                }
+            let Some(candidates) = self.candidates(dev_addr).await else {
+                self.counters.bump(&self.counters.storage_errors);
+                warn!(%dev_addr, "device lookup failed: uplink dropped");
+                return;
             };
             let mut up = match uplink::handle_data_uplink(&region.network, &set, &candidates) {
                 Ok(up) => up,
@@ -105,6 +104,16 @@ impl Shared {
         // The application's moment to enqueue an answer.
         tokio::time::sleep(self.settings.get_downlink_data_delay).await;
         self.class_a_downlink(region, up, mac_outcome, info).await;
+    }
+
+    /// The devices whose session has `dev_addr`: the hot copy, else storage
+    /// (in a batch with the other lookups); `None` if storage failed.
+    pub(super) async fn candidates(&self, dev_addr: DevAddr) -> Option<cache::Candidates> {
+        self.cache
+            .candidates(dev_addr, |a| async move {
+                self.candidate_reads.call(a).await.flatten()
+            })
+            .await
     }
 
     /// The `DeviceInfo` of a device's events, from the cache.
@@ -240,7 +249,7 @@ impl Shared {
         // A TX ack handled since the uplink was stored (a late ack of the
         // previous downlink) advanced the downlink counters: take them, or
         // this downlink would reuse an FCntDown.
-        if let Ok(candidates) = self.cache.candidates(&self.storage, session.dev_addr).await
+        if let Some(candidates) = self.candidates(session.dev_addr).await
             && let Some(stored) = candidates
                 .iter()
                 .find(|(d, _)| d.dev_eui == dev_eui)

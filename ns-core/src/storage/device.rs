@@ -1,6 +1,6 @@
 //! Devices, their sessions, root keys and DevNonces.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use lorawan::{DevAddr, DevNonce, Eui64, JoinNonce};
@@ -198,6 +198,46 @@ impl Storage {
         )
         .map_err(db_error(Object::Table("device")))?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// [`devices_by_dev_addr`](Self::devices_by_dev_addr) for several
+    /// DevAddrs in one query: the uplink path looks the candidates of the
+    /// frames it handles up together. Every DevAddr asked for is in the
+    /// map, with no candidates if none has it.
+    pub async fn devices_by_dev_addrs(
+        &self,
+        dev_addrs: &[DevAddr],
+    ) -> Result<HashMap<DevAddr, Vec<(Device, DeviceProfile)>>, StorageError> {
+        let mut out: HashMap<DevAddr, Vec<(Device, DeviceProfile)>> =
+            dev_addrs.iter().map(|a| (*a, Vec::new())).collect();
+        if dev_addrs.is_empty() {
+            return Ok(out);
+        }
+        let placeholders = (1..=dev_addrs.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {}, {} FROM device d JOIN device_profile dp ON dp.id = d.device_profile_id \
+             WHERE d.dev_addr IN ({placeholders}) AND NOT d.is_disabled ORDER BY d.dev_eui",
+            device_columns!(),
+            device_profile_columns!()
+        );
+        let rows: Vec<DeviceAndProfileRow> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+            for addr in dev_addrs {
+                query = query.bind(db_dev_addr(*addr));
+            }
+            query.fetch_all(pool).await
+        })
+        .map_err(db_error(Object::Table("device")))?;
+        for row in rows {
+            let (device, profile): (Device, DeviceProfile) = row.try_into()?;
+            if let Some(addr) = device.session.as_ref().map(|s| s.dev_addr) {
+                out.entry(addr).or_default().push((device, profile));
+            }
+        }
+        Ok(out)
     }
 
     /// Replaces a device's session with `session` if its stored `FCntUp`

@@ -6,20 +6,10 @@
 #[allow(dead_code, unreachable_pub, missing_docs)]
 mod checks;
 
-use std::path::PathBuf;
+#[path = "../../fuzz/src/corpus.rs"]
+mod corpus;
 
-fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|entry| std::fs::read(entry.expect("corpus entry").path()).expect("corpus file"))
-        .collect();
-    inputs.sort();
-    assert!(!inputs.is_empty(), "empty corpus {}", dir.display());
-    inputs
-}
+use corpus::corpus;
 
 #[test]
 fn phy_payload_corpus_replays_cleanly() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// Every input of `fuzz/corpus/<target>/`, sorted; panics when the corpus is
 /// missing or empty (a replay test must replay something).
-pub fn corpus(target: &str) -> Vec<Vec<u8>> {
+pub(crate) fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/corpus")
         .join(target);

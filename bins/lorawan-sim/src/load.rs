@@ -139,6 +139,10 @@ async fn provision(storage: &Storage, args: &Args) -> anyhow::Result<(Vec<SimDev
         Revision::Rp002_1_0_3,
     );
     profile.supports_otaa = false;
+    // These devices answer no MAC commands and the simulated gateways send no
+    // TX acks: a DevStatusReq would only leave a downlink waiting 60 s for
+    // its ack per device.
+    profile.device_status_req_interval = 0;
     storage.create_device_profile(&profile).await?;
     let params = lorawan::region::params(Region::Eu868, Revision::Rp002_1_0_3);
     let network = ns_core::config::builtin_region("eu868")

@@ -41,10 +41,8 @@ impl Shared {
         };
         let now = SystemTime::now();
         match pending.kind {
-            PendingKind::JoinAccept {
-                dev_eui,
-                downlink_id,
-            } => {
+            PendingKind::JoinAccept { dev_eui } => {
+                let downlink_id = ack.downlink_id;
                 let ok = gw::TxAckStatus::Ok as i32;
                 if ack.items.iter().any(|i| i.status == ok) {
                     self.counters.bump(&self.counters.tx_acks_ok);

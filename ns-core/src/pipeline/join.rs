@@ -10,7 +10,7 @@ use crate::dedup::UplinkFrameSet;
 use crate::downlink::{select_downlink_gateway, uplink_required_snr};
 use crate::integration::{Event, LogCode, LogLevel, join_event, log_event};
 use crate::join::{self, AcceptParams, JoinError, allocate_dev_addr};
-use crate::storage::NonceError;
+use crate::storage::{NonceError, StorageError};
 use crate::uplink::tx_params;
 
 impl Shared {
@@ -27,8 +27,13 @@ impl Shared {
         let dev_eui = repr.dev_eui;
         let device = match self.storage.get_device(dev_eui).await {
             Ok(d) => d,
-            Err(_) => {
+            Err(StorageError::NotFound(_)) => {
                 return self.reject_join("unknown_device", &JoinError::UnknownDevice { dev_eui });
+            }
+            Err(error) => {
+                self.counters.bump(&self.counters.storage_errors);
+                warn!(%error, %dev_eui, "device not read: join-request dropped");
+                return;
             }
         };
         let records = async {
@@ -37,7 +42,7 @@ impl Shared {
                 .get_device_profile(device.device_profile_id)
                 .await?;
             let keys = self.storage.get_device_keys(dev_eui).await?;
-            Ok::<_, crate::storage::StorageError>((profile, keys))
+            Ok::<_, StorageError>((profile, keys))
         };
         let (profile, keys) = match records.await {
             Ok(r) => r,
@@ -159,7 +164,7 @@ impl Shared {
             if profile.flush_queue_on_activate {
                 self.storage.flush_queue(dev_eui).await?;
             }
-            Ok::<_, crate::storage::StorageError>(())
+            Ok::<_, StorageError>(())
         };
         if let Err(error) = stored.await {
             self.counters.bump(&self.counters.storage_errors);
@@ -176,10 +181,7 @@ impl Shared {
         self.remember(
             downlink_id,
             PendingDownlink {
-                kind: PendingKind::JoinAccept {
-                    dev_eui,
-                    downlink_id,
-                },
+                kind: PendingKind::JoinAccept { dev_eui },
                 device_info: info.clone(),
                 sent_at: tokio::time::Instant::now(),
             },

@@ -493,7 +493,7 @@ enum PendingKind {
     /// A class A data downlink.
     Data(Box<TxAckContext>),
     /// A join-accept (no counters; a failure is logged).
-    JoinAccept { dev_eui: Eui64, downlink_id: u32 },
+    JoinAccept { dev_eui: Eui64 },
 }
 
 /// The pipeline task: gateway events in, frame sets out to worker tasks.
@@ -510,13 +510,20 @@ async fn run(shared: Arc<Shared>, mut dedup: Deduplicator, mut input: mpsc::Rece
                 dedup.handle_timeout(tokio::time::Instant::now().into_std());
             }
         }
+        let mut closed = false;
         while let Some(set) = dedup.poll_set() {
+            closed = true;
             spawn_set(&shared, set).await;
         }
-        shared.counters.set_dedup(dedup.counters());
+        if closed {
+            // Not per frame: a copy under a lock on every gateway event
+            // would tax the hot loop for a metric.
+            shared.counters.set_dedup(dedup.counters());
+        }
         let now = tokio::time::Instant::now();
         if now.duration_since(last_sweep) > Duration::from_secs(1) {
             last_sweep = now;
+            shared.counters.set_dedup(dedup.counters());
             shared.expire_pending(now);
         }
     }
@@ -659,5 +666,73 @@ impl Shared {
                 self.counters.bump(&self.counters.tx_ack_timeouts);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A backend serving one gateway id (or any), counting what it sent.
+    struct Fake {
+        serves: Option<&'static str>,
+        sent: AtomicUsize,
+    }
+
+    impl DownlinkSender for Fake {
+        fn send_downlink(
+            &self,
+            _frame: &gw::DownlinkFrame,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        fn serves(&self, gateway_id: &str) -> bool {
+            self.serves.is_none_or(|id| id == gateway_id)
+        }
+    }
+
+    #[test]
+    fn first_of_sends_through_the_first_backend_serving_the_gateway() {
+        let udp = Arc::new(Fake {
+            serves: Some("0101010101010101"),
+            sent: AtomicUsize::new(0),
+        });
+        let mqtt = Arc::new(Fake {
+            serves: None,
+            sent: AtomicUsize::new(0),
+        });
+        let both = FirstOf(vec![udp.clone(), mqtt.clone()]);
+        let frame = |id: &str| gw::DownlinkFrame {
+            gateway_id: id.into(),
+            ..Default::default()
+        };
+        both.send_downlink(&frame("0101010101010101")).unwrap();
+        both.send_downlink(&frame("0202020202020202")).unwrap();
+        assert_eq!(udp.sent.load(Ordering::Relaxed), 1);
+        assert_eq!(mqtt.sent.load(Ordering::Relaxed), 1);
+
+        let udp_only = FirstOf(vec![udp.clone()]);
+        assert!(!udp_only.serves("0202020202020202"));
+        assert!(udp_only.send_downlink(&frame("0202020202020202")).is_err());
+        assert_eq!(udp.sent.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn latency_histogram_is_cumulative_by_bucket() {
+        let h = LatencyHistogram::default();
+        for ms in [100, 204, 205, 260, 9_000] {
+            h.observe(Duration::from_millis(ms));
+        }
+        let (buckets, count, sum) = h.cumulative();
+        assert_eq!(count, 5);
+        assert!((sum - 9.769).abs() < 1e-9);
+        let at = |le: u64| buckets.iter().find(|(b, _)| *b == le).unwrap().1;
+        assert_eq!(at(205), 2);
+        assert_eq!(at(210), 3);
+        assert_eq!(at(300), 4);
+        // Beyond the last bucket: only in the count (the +Inf bucket).
+        assert_eq!(at(5000), 4);
     }
 }

@@ -183,21 +183,8 @@ impl Storage {
         &self,
         dev_addr: DevAddr,
     ) -> Result<Vec<(Device, DeviceProfile)>, StorageError> {
-        let rows: Vec<DeviceAndProfileRow> = fetch!(
-            self,
-            fetch_all,
-            concat!(
-                "SELECT ",
-                device_columns!(),
-                ", ",
-                device_profile_columns!(),
-                " FROM device d JOIN device_profile dp ON dp.id = d.device_profile_id \
-                 WHERE d.dev_addr = $1 AND NOT d.is_disabled ORDER BY d.dev_eui"
-            ),
-            db_dev_addr(dev_addr),
-        )
-        .map_err(db_error(Object::Table("device")))?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let mut found = self.devices_by_dev_addrs(&[dev_addr]).await?;
+        Ok(found.remove(&dev_addr).unwrap_or_default())
     }
 
     /// [`devices_by_dev_addr`](Self::devices_by_dev_addr) for several
@@ -277,23 +264,14 @@ impl Storage {
         session: &DeviceSession,
         seen_at: Option<SystemTime>,
     ) -> Result<bool, StorageError> {
-        let now = db_time(SystemTime::now());
-        let done = execute!(
-            self,
-            "UPDATE device SET updated_at = $3, f_cnt_up = $4, device_session = $5, \
-             last_seen_at = COALESCE($7, last_seen_at) \
-             WHERE dev_eui = $1 AND f_cnt_up = $2 AND dev_addr = $6 \
-             AND device_session IS NOT NULL",
-            db_eui(dev_eui),
-            db_u32(expected_f_cnt_up),
-            now,
-            db_u32(session.f_cnt_up),
-            Json(session),
-            db_dev_addr(session.dev_addr),
-            seen_at.map(db_time),
-        )
-        .map_err(db_error(Object::Device(dev_eui)))?;
-        Ok(done == 1)
+        let update = SessionUpdate {
+            dev_eui,
+            expected_f_cnt_up,
+            session,
+            seen_at,
+        };
+        let made = self.update_sessions_if_fcnt(&[update]).await?;
+        Ok(made.first().copied().unwrap_or(false))
     }
 
     /// Several conditional session updates in one statement: each is

@@ -97,10 +97,8 @@ impl Storage {
 
     /// A device's queue, in order (empty for an unknown device).
     pub async fn list_queue_items(&self, dev_eui: Eui64) -> Result<Vec<QueueItem>, StorageError> {
-        let sql = select_queue_items!(self, "dev_eui = $1");
-        let rows: Vec<QueueItemRow> = fetch!(self, fetch_all, sql, db_eui(dev_eui))
-            .map_err(db_error(Object::Device(dev_eui)))?;
-        rows.into_iter().map(QueueItem::try_from).collect()
+        let mut queues = self.list_queue_items_of(&[dev_eui]).await?;
+        Ok(queues.remove(&dev_eui).unwrap_or_default())
     }
 
     /// The queues of several devices in one query, each in order (an

@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adr;
+pub mod api;
 pub mod config;
 pub mod dedup;
 pub mod downlink;

@@ -19,6 +19,51 @@ use lorawan::{DevAddr, Eui64, NetId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Free-form key/value labels (tags, variables, metadata), sorted by key.
+pub type Tags = BTreeMap<String, String>;
+
+/// Now, to the microsecond: the precision both storage backends keep, so a
+/// record reads back equal to what was written.
+pub fn now_micros() -> SystemTime {
+    let now = SystemTime::now();
+    match now.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => SystemTime::UNIX_EPOCH + Duration::from_micros(d.as_micros() as u64),
+        Err(_) => now,
+    }
+}
+
+/// When a record was created and last changed. Storage writes both as
+/// given; the API sets `updated_at` on every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamps {
+    /// Creation time.
+    pub created_at: SystemTime,
+    /// Time of the last change.
+    pub updated_at: SystemTime,
+}
+
+impl Stamps {
+    /// Both times now (to the microsecond).
+    pub fn now() -> Self {
+        let now = now_micros();
+        Self {
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Marks a change now.
+    pub fn touch(&mut self) {
+        self.updated_at = now_micros();
+    }
+}
+
+impl Default for Stamps {
+    fn default() -> Self {
+        Self::now()
+    }
+}
+
 /// The LoRaWAN MAC (link-layer) version a device implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -95,6 +140,18 @@ pub struct Tenant {
     pub private_gateways_up: bool,
     /// Whether its gateways send only its own devices' downlinks.
     pub private_gateways_down: bool,
+    /// A free-form description.
+    pub description: String,
+    /// Whether it may register gateways.
+    pub can_have_gateways: bool,
+    /// At most this many gateways (0: no limit).
+    pub max_gateway_count: u32,
+    /// At most this many devices (0: no limit).
+    pub max_device_count: u32,
+    /// Its tags.
+    pub tags: Tags,
+    /// Creation and change times.
+    pub stamps: Stamps,
 }
 
 impl Tenant {
@@ -106,6 +163,12 @@ impl Tenant {
             dev_addr_prefixes: Vec::new(),
             private_gateways_up: false,
             private_gateways_down: false,
+            description: String::new(),
+            can_have_gateways: true,
+            max_gateway_count: 0,
+            max_device_count: 0,
+            tags: Tags::new(),
+            stamps: Stamps::now(),
         }
     }
 }
@@ -121,6 +184,12 @@ pub struct Application {
     pub tenant_id: Uuid,
     /// Its name.
     pub name: String,
+    /// A free-form description.
+    pub description: String,
+    /// Its tags.
+    pub tags: Tags,
+    /// Creation and change times.
+    pub stamps: Stamps,
 }
 
 impl Application {
@@ -130,6 +199,9 @@ impl Application {
             id: Uuid::new_v4(),
             tenant_id,
             name: name.into(),
+            description: String::new(),
+            tags: Tags::new(),
+            stamps: Stamps::now(),
         }
     }
 }
@@ -178,6 +250,16 @@ pub struct DeviceProfile {
     pub abp_rx2_frequency: u32,
     /// How long a class C confirmed downlink waits for its ACK.
     pub class_c_timeout: Duration,
+    /// A free-form description.
+    pub description: String,
+    /// Its tags (copied into its devices' events).
+    pub tags: Tags,
+    /// Settings the API accepts that the server does not act on yet (payload
+    /// codec, class B, relay, ...), kept as the client gave them, as a JSON
+    /// object in the API's JSON form.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Creation and change times.
+    pub stamps: Stamps,
 }
 
 impl DeviceProfile {
@@ -211,6 +293,10 @@ impl DeviceProfile {
             abp_rx2_dr: params.rx2_dr,
             abp_rx2_frequency: params.rx2_frequency,
             class_c_timeout: Duration::from_secs(5),
+            description: String::new(),
+            tags: Tags::new(),
+            extra: serde_json::Map::new(),
+            stamps: Stamps::now(),
         }
     }
 }
@@ -240,6 +326,14 @@ pub struct Device {
     pub last_seen_at: Option<SystemTime>,
     /// Its session, once activated.
     pub session: Option<DeviceSession>,
+    /// A free-form description.
+    pub description: String,
+    /// Its tags (copied into its events).
+    pub tags: Tags,
+    /// Its variables (for integrations and codecs).
+    pub variables: Tags,
+    /// Creation and change times.
+    pub stamps: Stamps,
 }
 
 impl Device {
@@ -261,6 +355,10 @@ impl Device {
             enabled_class: DeviceClass::A,
             last_seen_at: None,
             session: None,
+            description: String::new(),
+            tags: Tags::new(),
+            variables: Tags::new(),
+            stamps: Stamps::now(),
         }
     }
 }
@@ -483,6 +581,16 @@ pub struct Gateway {
     pub longitude: f64,
     /// Altitude, metres.
     pub altitude: f32,
+    /// A free-form description.
+    pub description: String,
+    /// Its tags.
+    pub tags: Tags,
+    /// Metadata the gateway reports about itself.
+    pub metadata: Tags,
+    /// The interval at which it sends stats.
+    pub stats_interval: Duration,
+    /// Creation and change times.
+    pub stamps: Stamps,
 }
 
 impl Gateway {
@@ -496,6 +604,11 @@ impl Gateway {
             latitude: 0.0,
             longitude: 0.0,
             altitude: 0.0,
+            description: String::new(),
+            tags: Tags::new(),
+            metadata: Tags::new(),
+            stats_interval: Duration::from_secs(30),
+            stamps: Stamps::now(),
         }
     }
 }
@@ -609,5 +722,108 @@ mod tests {
             serde_json::to_string(&MacVersion::V1_0_2).unwrap(),
             "\"1.0.2\""
         );
+    }
+}
+
+/// A person who logs in to the management API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct User {
+    /// Its id.
+    pub id: Uuid,
+    /// The login, unique.
+    pub email: String,
+    /// A global administrator may do anything.
+    pub is_admin: bool,
+    /// An inactive user cannot log in, and its tokens stop working.
+    pub is_active: bool,
+    /// Whether the email address was verified (set by an operator).
+    pub email_verified: bool,
+    /// A free-form note.
+    pub note: String,
+    /// The password hash (PHC string); empty: no password login.
+    pub password_hash: String,
+    /// Creation and change times.
+    pub stamps: Stamps,
+}
+
+impl User {
+    /// An active, non-admin user with a new id and no password.
+    pub fn new(email: impl Into<String>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            email: email.into(),
+            is_admin: false,
+            is_active: true,
+            email_verified: false,
+            note: String::new(),
+            password_hash: String::new(),
+            stamps: Stamps::now(),
+        }
+    }
+}
+
+/// A user's membership of a tenant, with its roles there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TenantUser {
+    /// The tenant.
+    pub tenant_id: Uuid,
+    /// The user.
+    pub user_id: Uuid,
+    /// May manage the tenant, its users and everything in it.
+    pub is_admin: bool,
+    /// May manage applications, device profiles and devices.
+    pub is_device_admin: bool,
+    /// May manage gateways.
+    pub is_gateway_admin: bool,
+    /// Creation and change times.
+    pub stamps: Stamps,
+}
+
+impl TenantUser {
+    /// A plain member (read access) of `tenant_id`.
+    pub fn new(tenant_id: Uuid, user_id: Uuid) -> Self {
+        Self {
+            tenant_id,
+            user_id,
+            is_admin: false,
+            is_device_admin: false,
+            is_gateway_admin: false,
+            stamps: Stamps::now(),
+        }
+    }
+}
+
+/// An API key: the token itself is signed, not stored; deleting the key
+/// revokes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ApiKey {
+    /// Its id (the token's subject).
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// A global administrator key; otherwise scoped to `tenant_id`.
+    pub is_admin: bool,
+    /// The tenant of a tenant key.
+    pub tenant_id: Option<Uuid>,
+    /// A read-only key may only read.
+    pub is_read_only: bool,
+    /// Creation time.
+    pub created_at: SystemTime,
+}
+
+impl ApiKey {
+    /// A key with a new id: global admin when `tenant_id` is `None`.
+    pub fn new(name: impl Into<String>, tenant_id: Option<Uuid>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            is_admin: tenant_id.is_none(),
+            tenant_id,
+            is_read_only: false,
+            created_at: now_micros(),
+        }
     }
 }

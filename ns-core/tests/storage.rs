@@ -11,11 +11,12 @@ use lorawan::keys::{AppKey, NwkKey};
 use lorawan::region::{Region, Revision};
 use lorawan::{DevAddr, DevNonce, Eui64};
 use ns_core::model::{
-    Application, Device, DeviceClass, DeviceKeys, DeviceProfile, DeviceSession, Gateway,
-    MacVersion, QueueItem, Tenant,
+    ApiKey, Application, Device, DeviceClass, DeviceKeys, DeviceProfile, DeviceSession, Gateway,
+    MacVersion, QueueItem, Stamps, Tenant, TenantUser, User,
 };
 use ns_core::storage::{
-    Backend, NonceError, Object, SessionUpdate, Storage, StorageError, StorageOptions,
+    Backend, ListQuery, NonceError, Object, OrderBy, SessionUpdate, Storage, StorageError,
+    StorageOptions,
 };
 use sqlx::Connection;
 use uuid::Uuid;
@@ -215,7 +216,298 @@ on_both_backends!(
     deletes_cascade,
     unreadable_sessions_are_reported_as_corrupt,
     reconnecting_keeps_data,
+    api_fields_round_trip,
+    lists_search_order_and_count,
+    users_and_memberships,
+    api_keys_are_global_or_per_tenant,
 );
+
+/// The devices of a device list, without their profile names.
+fn devices_only(page: Vec<(Device, String)>) -> Vec<Device> {
+    page.into_iter().map(|(d, _)| d).collect()
+}
+
+fn tags(pairs: &[(&str, &str)]) -> ns_core::model::Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Descriptions, tags, limits, extra settings and times are stored as given.
+async fn api_fields_round_trip(db: &TestDb) {
+    let s = &db.storage;
+    let created = micros(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let stamps = Stamps {
+        created_at: created,
+        updated_at: created + Duration::from_secs(5),
+    };
+    let mut tenant = Tenant::new("acme");
+    tenant.description = "a tenant".into();
+    tenant.can_have_gateways = false;
+    tenant.max_gateway_count = 3;
+    tenant.max_device_count = u32::MAX;
+    tenant.tags = tags(&[("site", "north"), ("ü", "ß")]);
+    tenant.stamps = stamps;
+    s.create_tenant(&tenant).await.unwrap();
+    assert_eq!(s.get_tenant(tenant.id).await.unwrap(), tenant);
+
+    let mut app = Application::new(tenant.id, "meters");
+    app.description = "water".into();
+    app.tags = tags(&[("k", "v")]);
+    app.stamps = stamps;
+    s.create_application(&app).await.unwrap();
+    assert_eq!(s.get_application(app.id).await.unwrap(), app);
+
+    let mut profile = DeviceProfile::new(
+        tenant.id,
+        "p",
+        Region::Eu868,
+        MacVersion::V1_0_3,
+        Revision::Rp002_1_0_3,
+    );
+    profile.description = "profile".into();
+    profile.tags = tags(&[("model", "x1")]);
+    profile.extra.insert(
+        "payloadCodecScript".into(),
+        serde_json::json!("function f() {}"),
+    );
+    profile.stamps = stamps;
+    s.create_device_profile(&profile).await.unwrap();
+    assert_eq!(s.get_device_profile(profile.id).await.unwrap(), profile);
+
+    let mut device = Device::new(eui(1), app.id, profile.id, "d");
+    device.description = "a device".into();
+    device.tags = tags(&[("room", "12")]);
+    device.variables = tags(&[("secret", "x")]);
+    device.stamps = stamps;
+    s.create_device(&device).await.unwrap();
+    assert_eq!(s.get_device(device.dev_eui).await.unwrap(), device);
+    device.description = "changed".into();
+    device.stamps.touch();
+    s.update_device(&device).await.unwrap();
+    assert_eq!(s.get_device(device.dev_eui).await.unwrap(), device);
+
+    let mut gateway = Gateway::new(eui(2), tenant.id, "gw");
+    gateway.description = "roof".into();
+    gateway.tags = tags(&[("a", "b")]);
+    gateway.metadata = tags(&[("fw", "1.2")]);
+    gateway.stats_interval = Duration::from_secs(60);
+    gateway.stamps = stamps;
+    s.create_gateway(&gateway).await.unwrap();
+    assert_eq!(s.get_gateway(gateway.gateway_id).await.unwrap(), gateway);
+}
+
+/// Lists search names (and EUIs) ignoring case, treat `%` and `_` in the
+/// search as text, order as asked and count every match.
+async fn lists_search_order_and_count(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    for (n, name) in ["Alpha", "beta", "GAMMA", "50%_off"].iter().enumerate() {
+        let mut d = f.device(eui(0x10 + n as u64));
+        d.name = name.to_string();
+        if n == 1 {
+            d.last_seen_at = Some(micros(SystemTime::now()));
+        }
+        s.create_device(&d).await.unwrap();
+    }
+    let names = |page: Vec<(Device, String)>| {
+        page.into_iter()
+            .map(|(d, p)| {
+                assert_eq!(p, f.profile.name);
+                d.name
+            })
+            .collect::<Vec<_>>()
+    };
+    let page = s
+        .list_devices(f.app.id, None, &ListQuery::page(2, 0))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 4);
+    assert_eq!(names(page.items), ["50%_off", "Alpha"]);
+
+    let q = ListQuery::page(10, 0).search("A");
+    let page = s.list_devices(f.app.id, None, &q).await.unwrap();
+    assert_eq!(page.total, 3, "alpha, beta, gamma");
+    assert_eq!(names(page.items), ["Alpha", "GAMMA", "beta"]);
+
+    // Wildcards are text: only the name with a literal "%_".
+    let q = ListQuery::page(10, 0).search("%_");
+    assert_eq!(
+        names(s.list_devices(f.app.id, None, &q).await.unwrap().items),
+        ["50%_off"]
+    );
+    // EUIs in hex.
+    let q = ListQuery::page(10, 0).search("0000000000000012");
+    assert_eq!(
+        names(s.list_devices(f.app.id, None, &q).await.unwrap().items),
+        ["GAMMA"]
+    );
+
+    let q = ListQuery::page(10, 0).order_by(OrderBy::Id, true);
+    assert_eq!(
+        names(s.list_devices(f.app.id, None, &q).await.unwrap().items),
+        ["50%_off", "GAMMA", "beta", "Alpha"]
+    );
+    // Never seen first, ascending.
+    let q = ListQuery::page(10, 0).order_by(OrderBy::LastSeen, false);
+    assert_eq!(
+        names(s.list_devices(f.app.id, None, &q).await.unwrap().items).last(),
+        Some(&"beta".to_string())
+    );
+    // Only the count.
+    let page = s
+        .list_devices(f.app.id, Some(Uuid::new_v4()), &ListQuery::page(0, 0))
+        .await
+        .unwrap();
+    assert_eq!((page.total, page.items.len()), (0, 0));
+    let page = s
+        .list_devices(f.app.id, Some(f.profile.id), &ListQuery::page(0, 0))
+        .await
+        .unwrap();
+    assert_eq!((page.total, page.items.len()), (4, 0));
+}
+
+async fn users_and_memberships(db: &TestDb) {
+    let s = &db.storage;
+    let tenant = Tenant::new("acme");
+    s.create_tenant(&tenant).await.unwrap();
+    let other = Tenant::new("other");
+    s.create_tenant(&other).await.unwrap();
+
+    let mut user = User::new("ada@example.com");
+    user.password_hash = "$pbkdf2-sha512$i=1,l=64$c2FsdA$aGFzaA".into();
+    user.note = "first".into();
+    s.create_user(&user).await.unwrap();
+    assert_eq!(s.get_user(user.id).await.unwrap(), user);
+    assert_eq!(
+        s.find_user_by_email("ada@example.com").await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(
+        s.find_user_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+    let mut twin = User::new("ada@example.com");
+    twin.id = Uuid::new_v4();
+    assert_already_exists(s.create_user(&twin).await, Object::User(twin.id));
+
+    user.is_admin = true;
+    user.is_active = false;
+    user.stamps.touch();
+    s.update_user(&user).await.unwrap();
+    s.set_user_password_hash(user.id, "new").await.unwrap();
+    let stored = s.get_user(user.id).await.unwrap();
+    assert!(stored.is_admin && !stored.is_active);
+    assert_eq!(stored.password_hash, "new");
+
+    let bob = User::new("bob@example.com");
+    s.create_user(&bob).await.unwrap();
+    let page = s.list_users(&ListQuery::page(1, 1)).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items[0].email, "bob@example.com");
+
+    let mut member = TenantUser::new(tenant.id, user.id);
+    member.is_device_admin = true;
+    s.add_tenant_user(&member).await.unwrap();
+    s.add_tenant_user(&TenantUser::new(other.id, user.id))
+        .await
+        .unwrap();
+    s.add_tenant_user(&TenantUser::new(tenant.id, bob.id))
+        .await
+        .unwrap();
+    assert_already_exists(
+        s.add_tenant_user(&member).await,
+        Object::TenantUser {
+            tenant_id: tenant.id,
+            user_id: user.id,
+        },
+    );
+    let nobody = Uuid::new_v4();
+    assert_not_found(
+        s.add_tenant_user(&TenantUser::new(tenant.id, nobody)).await,
+        Object::User(nobody),
+    );
+    assert_not_found(
+        s.add_tenant_user(&TenantUser::new(nobody, user.id)).await,
+        Object::Tenant(nobody),
+    );
+    assert_eq!(
+        s.get_tenant_user(tenant.id, user.id).await.unwrap(),
+        (member.clone(), "ada@example.com".to_string())
+    );
+    member.is_admin = true;
+    s.update_tenant_user(&member).await.unwrap();
+    assert!(
+        s.get_tenant_user(tenant.id, user.id)
+            .await
+            .unwrap()
+            .0
+            .is_admin
+    );
+
+    let page = s
+        .list_tenant_users(tenant.id, &ListQuery::page(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items[0].1, "ada@example.com");
+    assert_eq!(s.tenants_of_user(user.id).await.unwrap().len(), 2);
+    let mine = s
+        .list_tenants(&ListQuery::page(10, 0), Some(bob.id))
+        .await
+        .unwrap();
+    assert_eq!(mine.total, 1);
+    assert_eq!(mine.items[0].id, tenant.id);
+
+    s.delete_tenant_user(tenant.id, bob.id).await.unwrap();
+    assert_not_found(
+        s.delete_tenant_user(tenant.id, bob.id).await,
+        Object::TenantUser {
+            tenant_id: tenant.id,
+            user_id: bob.id,
+        },
+    );
+    // Deleting a user or a tenant removes the memberships.
+    s.delete_user(user.id).await.unwrap();
+    assert!(s.tenants_of_user(user.id).await.unwrap().is_empty());
+    assert_not_found(s.get_user(user.id).await, Object::User(user.id));
+}
+
+async fn api_keys_are_global_or_per_tenant(db: &TestDb) {
+    let s = &db.storage;
+    let tenant = Tenant::new("acme");
+    s.create_tenant(&tenant).await.unwrap();
+    let admin = ApiKey::new("admin", None);
+    assert!(admin.is_admin);
+    s.create_api_key(&admin).await.unwrap();
+    let mut scoped = ApiKey::new("scoped", Some(tenant.id));
+    scoped.is_read_only = true;
+    s.create_api_key(&scoped).await.unwrap();
+    assert_eq!(s.get_api_key(scoped.id).await.unwrap(), scoped);
+    assert_eq!(s.get_api_key(admin.id).await.unwrap(), admin);
+    let orphan = ApiKey::new("orphan", Some(Uuid::new_v4()));
+    assert_not_found(
+        s.create_api_key(&orphan).await,
+        Object::Tenant(orphan.tenant_id.unwrap()),
+    );
+
+    let global = s
+        .list_api_keys(None, &ListQuery::page(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(global.items, std::slice::from_ref(&admin));
+    let mine = s
+        .list_api_keys(Some(tenant.id), &ListQuery::page(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(mine.items, [scoped.clone()]);
+
+    s.delete_api_key(admin.id).await.unwrap();
+    assert_not_found(s.get_api_key(admin.id).await, Object::ApiKey(admin.id));
+    s.delete_tenant(tenant.id).await.unwrap();
+    assert_not_found(s.get_api_key(scoped.id).await, Object::ApiKey(scoped.id));
+}
 
 fn eui(n: u64) -> Eui64 {
     Eui64::from_u64(n)
@@ -328,17 +620,43 @@ async fn tenants_are_created_read_updated_listed_and_deleted(db: &TestDb) {
 
     let names = |ts: Vec<Tenant>| ts.into_iter().map(|t| t.name).collect::<Vec<_>>();
     assert_eq!(
-        names(s.list_tenants(10, 0).await.unwrap()),
+        names(
+            s.list_tenants(&ListQuery::page(10, 0), None)
+                .await
+                .unwrap()
+                .items
+        ),
         ["alpha", "bravo 2", "charlie"]
     );
-    assert_eq!(names(s.list_tenants(1, 1).await.unwrap()), ["bravo 2"]);
-    assert!(s.list_tenants(10, 3).await.unwrap().is_empty());
+    assert_eq!(
+        names(
+            s.list_tenants(&ListQuery::page(1, 1), None)
+                .await
+                .unwrap()
+                .items
+        ),
+        ["bravo 2"]
+    );
+    assert!(
+        s.list_tenants(&ListQuery::page(10, 3), None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     s.delete_tenant(b.id).await.unwrap();
     assert_not_found(s.get_tenant(b.id).await, Object::Tenant(b.id));
     assert_not_found(s.update_tenant(&b).await, Object::Tenant(b.id));
     assert_not_found(s.delete_tenant(b.id).await, Object::Tenant(b.id));
-    assert_eq!(s.list_tenants(10, 0).await.unwrap().len(), 2);
+    assert_eq!(
+        s.list_tenants(&ListQuery::page(10, 0), None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 }
 
 async fn applications_belong_to_existing_tenants(db: &TestDb) {
@@ -365,15 +683,20 @@ async fn applications_belong_to_existing_tenants(db: &TestDb) {
     app.name = "water meters".into();
     s.update_application(&app).await.unwrap();
     assert_eq!(s.get_application(app.id).await.unwrap(), app);
-    let listed = s.list_applications(tenant.id, 10, 0).await.unwrap();
+    let listed = s
+        .list_applications(tenant.id, &ListQuery::page(10, 0))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(
         listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
         ["alarms", "water meters"]
     );
     assert!(
-        s.list_applications(Uuid::new_v4(), 10, 0)
+        s.list_applications(Uuid::new_v4(), &ListQuery::page(10, 0))
             .await
             .unwrap()
+            .items
             .is_empty()
     );
 
@@ -433,7 +756,10 @@ async fn device_profiles_round_trip_every_field(db: &TestDb) {
     s.update_device_profile(&p).await.unwrap();
     assert_eq!(s.get_device_profile(p.id).await.unwrap(), p);
     assert_eq!(
-        s.list_device_profiles(tenant.id, 10, 0).await.unwrap(),
+        s.list_device_profiles(tenant.id, &ListQuery::page(10, 0))
+            .await
+            .unwrap()
+            .items,
         [p.clone()]
     );
 
@@ -471,10 +797,23 @@ async fn devices_round_trip_with_their_session(db: &TestDb) {
     s.create_device(&a).await.unwrap();
     assert_eq!(s.get_device(a.dev_eui).await.unwrap(), a);
     assert_eq!(
-        s.list_devices(f.app.id, 10, 0).await.unwrap(),
+        devices_only(
+            s.list_devices(f.app.id, None, &ListQuery::page(10, 0))
+                .await
+                .unwrap()
+                .items
+        ),
         [a.clone(), d.clone()]
     );
-    assert_eq!(s.list_devices(f.app.id, 1, 1).await.unwrap(), [d.clone()]);
+    assert_eq!(
+        devices_only(
+            s.list_devices(f.app.id, None, &ListQuery::page(1, 1))
+                .await
+                .unwrap()
+                .items
+        ),
+        [d.clone()]
+    );
 
     // References to missing objects name the missing one.
     let mut no_app = f.device(eui(3));
@@ -536,6 +875,8 @@ async fn device_updates_leave_the_session_alone(db: &TestDb) {
     let stored = s.get_device(d.dev_eui).await.unwrap();
     edit.session = d.session.clone();
     edit.last_seen_at = Some(UNIX_EPOCH + Duration::from_secs(1_000));
+    // The creation time is never rewritten.
+    edit.stamps.created_at = d.stamps.created_at;
     assert_eq!(stored, edit);
 }
 
@@ -1233,11 +1574,17 @@ async fn gateways_are_created_listed_updated_and_deleted(db: &TestDb) {
     );
 
     assert_eq!(
-        s.list_gateways(Some(f.tenant.id), 10, 0).await.unwrap(),
+        s.list_gateways(Some(f.tenant.id), &ListQuery::page(10, 0))
+            .await
+            .unwrap()
+            .items,
         [cellar.clone(), roof.clone()]
     );
     assert_eq!(
-        s.list_gateways(None, 2, 1).await.unwrap(),
+        s.list_gateways(None, &ListQuery::page(2, 1))
+            .await
+            .unwrap()
+            .items,
         [mast.clone(), roof.clone()]
     );
 

@@ -10,11 +10,12 @@ use uuid::Uuid;
 use super::error::{
     NonceError, Object, StorageError, db_error, is_foreign_key_violation, touched, write_error,
 };
+use super::list::{Arg, Listing, Orders};
 use super::rows::{
-    DeviceAndProfileRow, DeviceKeysRow, DeviceRow, db_class, db_dev_addr, db_eui, db_time, db_u32,
-    device_columns, device_profile_columns,
+    DeviceAndProfileRow, DeviceKeysRow, DeviceListRow, DeviceRow, db_class, db_dev_addr, db_eui,
+    db_time, db_u32, device_columns, device_profile_columns,
 };
-use super::{Storage, execute, execute_by_key, fetch, page, with_pool};
+use super::{ListQuery, Page, Storage, execute, execute_by_key, fetch, with_pool};
 use crate::model::{Device, DeviceKeys, DeviceProfile, DeviceSession};
 
 /// The highest JoinNonce (24 bits).
@@ -55,19 +56,19 @@ impl Storage {
     /// does not exist, [`StorageError::AlreadyExists`] if its DevEUI is
     /// taken.
     pub async fn create_device(&self, device: &Device) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         let object = Object::Device(device.dev_eui);
         let (dev_addr, f_cnt_up, session) = session_columns(device.session.as_ref());
         let result = execute!(
             self,
             "INSERT INTO device (dev_eui, application_id, device_profile_id, created_at, \
              updated_at, last_seen_at, name, join_eui, skip_fcnt_check, is_disabled, \
-             enabled_class, dev_addr, f_cnt_up, device_session) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             enabled_class, dev_addr, f_cnt_up, device_session, description, tags, variables) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             db_eui(device.dev_eui),
             device.application_id,
             device.device_profile_id,
-            now,
+            db_time(device.stamps.created_at),
+            db_time(device.stamps.updated_at),
             device.last_seen_at.map(db_time),
             &device.name,
             db_eui(device.join_eui),
@@ -77,6 +78,9 @@ impl Storage {
             dev_addr,
             f_cnt_up,
             session,
+            &device.description,
+            Json(&device.tags),
+            Json(&device.variables),
         );
         match result {
             Ok(_) => Ok(()),
@@ -110,29 +114,31 @@ impl Storage {
     }
 
     /// Overwrites a stored device's settings with `device`'s: device
-    /// profile, name, JoinEUI, `skip_fcnt_check`, `is_disabled` and
-    /// `enabled_class`.
+    /// profile, name, JoinEUI, `skip_fcnt_check`, `is_disabled`,
+    /// `enabled_class`, description, tags, variables and `updated_at`.
     ///
     /// The application, `last_seen_at` and the session are left alone: they
     /// have writers of their own ([`Self::set_session`],
     /// [`Self::update_session_if_fcnt`], [`Self::update_device_last_seen`]),
     /// which an operator's edit must not undo.
     pub async fn update_device(&self, device: &Device) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         let object = Object::Device(device.dev_eui);
         let done = execute!(
             self,
             "UPDATE device SET updated_at = $2, device_profile_id = $3, name = $4, \
-             join_eui = $5, skip_fcnt_check = $6, is_disabled = $7, enabled_class = $8 \
-             WHERE dev_eui = $1",
+             join_eui = $5, skip_fcnt_check = $6, is_disabled = $7, enabled_class = $8, \
+             description = $9, tags = $10, variables = $11 WHERE dev_eui = $1",
             db_eui(device.dev_eui),
-            now,
+            db_time(device.stamps.updated_at),
             device.device_profile_id,
             &device.name,
             db_eui(device.join_eui),
             device.skip_fcnt_check,
             device.is_disabled,
             db_class(device.enabled_class),
+            &device.description,
+            Json(&device.tags),
+            Json(&device.variables),
         )
         .map_err(write_error(
             object,
@@ -151,30 +157,34 @@ impl Storage {
         )
     }
 
-    /// At most `limit` devices of an application from the `offset`th, by
-    /// name.
+    /// A page of an application's devices (optionally only those of one
+    /// device profile), each with the name of its profile.
     pub async fn list_devices(
         &self,
         application_id: Uuid,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Vec<Device>, StorageError> {
-        let (limit, offset) = page(limit, offset);
-        let rows: Vec<DeviceRow> = fetch!(
-            self,
-            fetch_all,
-            concat!(
-                "SELECT ",
-                device_columns!(),
-                " FROM device d WHERE d.application_id = $1 \
-                 ORDER BY d.name, d.dev_eui LIMIT $2 OFFSET $3"
-            ),
-            application_id,
-            limit,
-            offset,
+        device_profile_id: Option<Uuid>,
+        query: &ListQuery,
+    ) -> Result<Page<(Device, String)>, StorageError> {
+        let orders = Orders {
+            name: "d.name",
+            id: "d.dev_eui",
+            last_seen: Some("d.last_seen_at"),
+            profile_name: Some("dp.name"),
+        };
+        let mut list = Listing::new(
+            concat!(device_columns!(), ", dp.name AS dp_name"),
+            "device d JOIN device_profile dp ON dp.id = d.device_profile_id",
+            orders,
+            Object::Application(application_id),
         )
-        .map_err(db_error(Object::Application(application_id)))?;
-        rows.into_iter().map(Device::try_from).collect()
+        .eq("d.application_id", Arg::Uuid(application_id))
+        .search(self.backend(), query, &["d.name"], &["d.dev_eui"]);
+        if let Some(id) = device_profile_id {
+            list = list.eq("d.device_profile_id", Arg::Uuid(id));
+        }
+        list.run::<DeviceListRow>(self, query)
+            .await?
+            .try_map(|r| Ok((Device::try_from(r.device)?, r.dp_name)))
     }
 
     /// The enabled devices whose session has this DevAddr, each with its

@@ -23,6 +23,17 @@ pub enum Object {
     Gateway(Eui64),
     /// A downlink queue item, by id.
     QueueItem(Uuid),
+    /// A user, by id.
+    User(Uuid),
+    /// A user's membership of a tenant.
+    TenantUser {
+        /// The tenant.
+        tenant_id: Uuid,
+        /// The user.
+        user_id: Uuid,
+    },
+    /// An API key, by id.
+    ApiKey(Uuid),
     /// A whole table, for operations on no single object (listing tenants).
     Table(&'static str),
     /// The database itself (connecting, migrating).
@@ -39,6 +50,11 @@ impl fmt::Display for Object {
             Self::DeviceKeys(eui) => write!(f, "keys of device {eui}"),
             Self::Gateway(eui) => write!(f, "gateway {eui}"),
             Self::QueueItem(id) => write!(f, "queue item {id}"),
+            Self::User(id) => write!(f, "user {id}"),
+            Self::TenantUser { tenant_id, user_id } => {
+                write!(f, "user {user_id} of tenant {tenant_id}")
+            }
+            Self::ApiKey(id) => write!(f, "API key {id}"),
             Self::Table(name) => write!(f, "table {name}"),
             Self::Database => f.write_str("the database"),
         }

@@ -6,9 +6,11 @@ use lorawan::Eui64;
 use uuid::Uuid;
 
 use super::error::{Object, StorageError, db_error, touched, write_error};
-use super::rows::{GatewayRow, db_eui, db_time, gateway_columns};
-use super::{Storage, execute, execute_by_key, fetch, page};
+use super::list::{Arg, Listing, Orders};
+use super::rows::{GatewayRow, db_eui, db_secs, db_time, gateway_columns};
+use super::{ListQuery, Page, Storage, execute, execute_by_key, fetch};
 use crate::model::Gateway;
+use sqlx::types::Json;
 
 impl Storage {
     /// Stores a new gateway.
@@ -16,19 +18,25 @@ impl Storage {
     /// [`StorageError::NotFound`] if its tenant does not exist,
     /// [`StorageError::AlreadyExists`] if its EUI is taken.
     pub async fn create_gateway(&self, gateway: &Gateway) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         execute!(
             self,
             "INSERT INTO gateway (gateway_id, tenant_id, created_at, updated_at, last_seen_at, \
-             name, latitude, longitude, altitude) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
+             name, latitude, longitude, altitude, description, tags, metadata, \
+             stats_interval_secs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             db_eui(gateway.gateway_id),
             gateway.tenant_id,
-            now,
+            db_time(gateway.stamps.created_at),
+            db_time(gateway.stamps.updated_at),
             gateway.last_seen_at.map(db_time),
             &gateway.name,
             gateway.latitude,
             gateway.longitude,
             gateway.altitude,
+            &gateway.description,
+            Json(&gateway.tags),
+            Json(&gateway.metadata),
+            db_secs(gateway.stats_interval),
         )
         .map_err(write_error(
             Object::Gateway(gateway.gateway_id),
@@ -53,26 +61,31 @@ impl Storage {
         row.try_into()
     }
 
-    /// Overwrites a stored gateway with `gateway`: tenant, name and
-    /// location (`last_seen_at` has its own writer,
+    /// Overwrites a stored gateway with `gateway`: tenant, name, location,
+    /// description, tags, metadata, stats interval and `updated_at`
+    /// (`last_seen_at` has its own writer,
     /// [`Self::update_gateway_last_seen`]).
     ///
     /// [`StorageError::NotFound`] if the gateway or the tenant does not
     /// exist.
     pub async fn update_gateway(&self, gateway: &Gateway) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         let object = Object::Gateway(gateway.gateway_id);
         let done = execute!(
             self,
             "UPDATE gateway SET updated_at = $2, tenant_id = $3, name = $4, latitude = $5, \
-             longitude = $6, altitude = $7 WHERE gateway_id = $1",
+             longitude = $6, altitude = $7, description = $8, tags = $9, metadata = $10, \
+             stats_interval_secs = $11 WHERE gateway_id = $1",
             db_eui(gateway.gateway_id),
-            now,
+            db_time(gateway.stamps.updated_at),
             gateway.tenant_id,
             &gateway.name,
             gateway.latitude,
             gateway.longitude,
             gateway.altitude,
+            &gateway.description,
+            Json(&gateway.tags),
+            Json(&gateway.metadata),
+            db_secs(gateway.stats_interval),
         )
         .map_err(write_error(object, Object::Tenant(gateway.tenant_id)))?;
         touched(done, object)
@@ -88,30 +101,31 @@ impl Storage {
         )
     }
 
-    /// At most `limit` gateways from the `offset`th, by name: a tenant's,
-    /// or with `None` every tenant's.
+    /// A page of gateways: a tenant's, or with `None` every tenant's.
     pub async fn list_gateways(
         &self,
         tenant_id: Option<Uuid>,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Vec<Gateway>, StorageError> {
-        let (limit, offset) = page(limit, offset);
-        let rows: Vec<GatewayRow> = fetch!(
-            self,
-            fetch_all,
-            concat!(
-                "SELECT ",
-                gateway_columns!(),
-                " FROM gateway WHERE ($1 IS NULL OR tenant_id = $1) \
-                 ORDER BY name, gateway_id LIMIT $2 OFFSET $3"
-            ),
-            tenant_id,
-            limit,
-            offset,
+        query: &ListQuery,
+    ) -> Result<Page<Gateway>, StorageError> {
+        let orders = Orders {
+            name: "name",
+            id: "gateway_id",
+            last_seen: Some("last_seen_at"),
+            profile_name: None,
+        };
+        let mut list = Listing::new(
+            gateway_columns!(),
+            "gateway",
+            orders,
+            Object::Table("gateway"),
         )
-        .map_err(db_error(Object::Table("gateway")))?;
-        rows.into_iter().map(Gateway::try_from).collect()
+        .search(self.backend(), query, &["name"], &["gateway_id"]);
+        if let Some(id) = tenant_id {
+            list = list.eq("tenant_id", Arg::Uuid(id));
+        }
+        list.run::<GatewayRow>(self, query)
+            .await?
+            .try_map(Gateway::try_from)
     }
 
     /// Records when a gateway was last heard from (an uplink or its

@@ -56,12 +56,15 @@ use sqlx::sqlite::{
 mod device;
 mod error;
 mod gateway;
+mod list;
 mod queue;
 mod rows;
 mod tenancy;
+mod user;
 
 pub use device::SessionUpdate;
 pub use error::{NonceError, Object, StorageError};
+pub use list::{ListQuery, OrderBy, Page};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::error::{Object, StorageError};
 use crate::model::{
     Application, Device, DeviceClass, DeviceKeys, DeviceProfile, DeviceSession, Gateway,
-    MacVersion, QueueItem, Tenant,
+    MacVersion, QueueItem, Stamps, Tags, Tenant,
 };
 
 /// A time as stored: UTC, to the microsecond (PostgreSQL's precision,
@@ -25,6 +25,14 @@ use crate::model::{
 pub(super) fn db_time(t: SystemTime) -> DateTime<Utc> {
     let t = DateTime::<Utc>::from(t);
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// The stamps of a row.
+pub(super) fn stamps(created_at: DateTime<Utc>, updated_at: DateTime<Utc>) -> Stamps {
+    Stamps {
+        created_at: created_at.into(),
+        updated_at: updated_at.into(),
+    }
 }
 
 /// A stored unsigned 32-bit value (FCnt, frequency, JoinNonce).
@@ -35,6 +43,11 @@ pub(super) fn db_u32(v: u32) -> i64 {
 /// A stored duration, in milliseconds (saturating).
 pub(super) fn db_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored duration, in whole seconds (saturating).
+pub(super) fn db_secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A stored EUI: its eight bytes, most significant first.
@@ -121,7 +134,9 @@ impl Reader {
 /// The columns of [`TenantRow`].
 macro_rules! tenant_columns {
     () => {
-        "id, name, dev_addr_prefixes, private_gateways_up, private_gateways_down"
+        "id, created_at, updated_at, name, dev_addr_prefixes, private_gateways_up, \
+         private_gateways_down, description, can_have_gateways, max_gateway_count, \
+         max_device_count, tags"
     };
 }
 pub(super) use tenant_columns;
@@ -130,28 +145,43 @@ pub(super) use tenant_columns;
 #[derive(sqlx::FromRow)]
 pub(super) struct TenantRow {
     id: Uuid,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
     name: String,
     dev_addr_prefixes: Json<Vec<String>>,
     private_gateways_up: bool,
     private_gateways_down: bool,
+    description: String,
+    can_have_gateways: bool,
+    max_gateway_count: i64,
+    max_device_count: i64,
+    tags: Json<Tags>,
 }
 
-impl From<TenantRow> for Tenant {
-    fn from(r: TenantRow) -> Self {
-        Self {
-            id: r.id,
-            name: r.name,
-            dev_addr_prefixes: r.dev_addr_prefixes.0,
-            private_gateways_up: r.private_gateways_up,
-            private_gateways_down: r.private_gateways_down,
-        }
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StorageError;
+
+    fn try_from(r: TenantRow) -> Result<Self, StorageError> {
+        let read = Reader(Object::Tenant(r.id));
+        let mut tenant = Self::new(r.name);
+        tenant.id = r.id;
+        tenant.dev_addr_prefixes = r.dev_addr_prefixes.0;
+        tenant.private_gateways_up = r.private_gateways_up;
+        tenant.private_gateways_down = r.private_gateways_down;
+        tenant.description = r.description;
+        tenant.can_have_gateways = r.can_have_gateways;
+        tenant.max_gateway_count = read.int("max_gateway_count", r.max_gateway_count)?;
+        tenant.max_device_count = read.int("max_device_count", r.max_device_count)?;
+        tenant.tags = r.tags.0;
+        tenant.stamps = stamps(r.created_at, r.updated_at);
+        Ok(tenant)
     }
 }
 
 /// The columns of [`ApplicationRow`].
 macro_rules! application_columns {
     () => {
-        "id, tenant_id, name"
+        "id, tenant_id, created_at, updated_at, name, description, tags"
     };
 }
 pub(super) use application_columns;
@@ -161,16 +191,21 @@ pub(super) use application_columns;
 pub(super) struct ApplicationRow {
     id: Uuid,
     tenant_id: Uuid,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
     name: String,
+    description: String,
+    tags: Json<Tags>,
 }
 
 impl From<ApplicationRow> for Application {
     fn from(r: ApplicationRow) -> Self {
-        Self {
-            id: r.id,
-            tenant_id: r.tenant_id,
-            name: r.name,
-        }
+        let mut app = Self::new(r.tenant_id, r.name);
+        app.id = r.id;
+        app.description = r.description;
+        app.tags = r.tags.0;
+        app.stamps = stamps(r.created_at, r.updated_at);
+        app
     }
 }
 
@@ -182,7 +217,9 @@ macro_rules! device_profile_columns {
          dp.mac_version, dp.reg_params_revision, dp.supports_otaa, dp.supports_class_b, \
          dp.supports_class_c, dp.adr_algorithm_id, dp.uplink_interval_ms, \
          dp.device_status_req_interval, dp.flush_queue_on_activate, dp.abp_rx1_delay, \
-         dp.abp_rx1_dr_offset, dp.abp_rx2_dr, dp.abp_rx2_frequency, dp.class_c_timeout_ms"
+         dp.abp_rx1_dr_offset, dp.abp_rx2_dr, dp.abp_rx2_frequency, dp.class_c_timeout_ms, \
+         dp.created_at AS dp_created_at, dp.updated_at AS dp_updated_at, \
+         dp.description AS dp_description, dp.tags AS dp_tags, dp.extra"
     };
 }
 pub(super) use device_profile_columns;
@@ -209,6 +246,11 @@ pub(super) struct DeviceProfileRow {
     abp_rx2_dr: i16,
     abp_rx2_frequency: i64,
     class_c_timeout_ms: i64,
+    dp_created_at: DateTime<Utc>,
+    dp_updated_at: DateTime<Utc>,
+    dp_description: String,
+    dp_tags: Json<Tags>,
+    extra: Json<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TryFrom<DeviceProfileRow> for DeviceProfile {
@@ -237,6 +279,10 @@ impl TryFrom<DeviceProfileRow> for DeviceProfile {
             abp_rx2_dr: read.int("abp_rx2_dr", r.abp_rx2_dr)?,
             abp_rx2_frequency: read.int("abp_rx2_frequency", r.abp_rx2_frequency)?,
             class_c_timeout: read.millis("class_c_timeout_ms", r.class_c_timeout_ms)?,
+            description: r.dp_description,
+            tags: r.dp_tags.0,
+            extra: r.extra.0,
+            stamps: stamps(r.dp_created_at, r.dp_updated_at),
         })
     }
 }
@@ -245,7 +291,8 @@ impl TryFrom<DeviceProfileRow> for DeviceProfile {
 macro_rules! device_columns {
     () => {
         "d.dev_eui, d.application_id, d.device_profile_id, d.name, d.join_eui, \
-         d.skip_fcnt_check, d.is_disabled, d.enabled_class, d.last_seen_at, d.device_session"
+         d.skip_fcnt_check, d.is_disabled, d.enabled_class, d.last_seen_at, d.device_session, \
+         d.created_at, d.updated_at, d.description, d.tags, d.variables"
     };
 }
 pub(super) use device_columns;
@@ -263,6 +310,11 @@ pub(super) struct DeviceRow {
     enabled_class: String,
     last_seen_at: Option<DateTime<Utc>>,
     device_session: Option<Json<serde_json::Value>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    description: String,
+    tags: Json<Tags>,
+    variables: Json<Tags>,
 }
 
 impl TryFrom<DeviceRow> for Device {
@@ -283,8 +335,20 @@ impl TryFrom<DeviceRow> for Device {
             enabled_class: read.class(&r.enabled_class)?,
             last_seen_at: r.last_seen_at.map(SystemTime::from),
             session: read.session(r.device_session)?,
+            description: r.description,
+            tags: r.tags.0,
+            variables: r.variables.0,
+            stamps: stamps(r.created_at, r.updated_at),
         })
     }
+}
+
+/// A device with the name of its profile, as the device list shows it.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeviceListRow {
+    #[sqlx(flatten)]
+    pub(super) device: DeviceRow,
+    pub(super) dp_name: String,
 }
 
 /// A device joined with its profile.
@@ -331,7 +395,8 @@ impl TryFrom<DeviceKeysRow> for DeviceKeys {
 /// The columns of [`GatewayRow`].
 macro_rules! gateway_columns {
     () => {
-        "gateway_id, tenant_id, name, last_seen_at, latitude, longitude, altitude"
+        "gateway_id, tenant_id, name, last_seen_at, latitude, longitude, altitude, created_at, \
+         updated_at, description, tags, metadata, stats_interval_secs"
     };
 }
 pub(super) use gateway_columns;
@@ -346,6 +411,12 @@ pub(super) struct GatewayRow {
     latitude: f64,
     longitude: f64,
     altitude: f32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    description: String,
+    tags: Json<Tags>,
+    metadata: Json<Tags>,
+    stats_interval_secs: i64,
 }
 
 impl TryFrom<GatewayRow> for Gateway {
@@ -353,15 +424,18 @@ impl TryFrom<GatewayRow> for Gateway {
 
     fn try_from(r: GatewayRow) -> Result<Self, StorageError> {
         let read = Reader(Object::Table("gateway"));
-        Ok(Self {
-            gateway_id: read.eui("gateway_id", &r.gateway_id)?,
-            tenant_id: r.tenant_id,
-            name: r.name,
-            last_seen_at: r.last_seen_at.map(SystemTime::from),
-            latitude: r.latitude,
-            longitude: r.longitude,
-            altitude: r.altitude,
-        })
+        let mut gateway = Self::new(read.eui("gateway_id", &r.gateway_id)?, r.tenant_id, r.name);
+        gateway.last_seen_at = r.last_seen_at.map(SystemTime::from);
+        gateway.latitude = r.latitude;
+        gateway.longitude = r.longitude;
+        gateway.altitude = r.altitude;
+        gateway.description = r.description;
+        gateway.tags = r.tags.0;
+        gateway.metadata = r.metadata.0;
+        gateway.stats_interval =
+            Duration::from_secs(read.int("stats_interval_secs", r.stats_interval_secs)?);
+        gateway.stamps = stamps(r.created_at, r.updated_at);
+        Ok(gateway)
     }
 }
 

@@ -1,22 +1,21 @@
 //! Tenants, applications and device profiles.
 
-use std::time::SystemTime;
-
 use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Type};
 use uuid::Uuid;
 
 use super::error::{Object, StorageError, db_error, touched, write_error};
+use super::list::{Arg, Listing, Orders};
 use super::rows::{
     ApplicationRow, DeviceProfileRow, TenantRow, application_columns, db_millis, db_time, db_u32,
     device_profile_columns, tenant_columns,
 };
-use super::{Storage, execute, execute_by_key, fetch, page, with_pool};
+use super::{ListQuery, Page, Storage, execute, execute_by_key, fetch, with_pool};
 use crate::model::{Application, DeviceProfile, Tenant};
 
-/// Binds a device profile's settings, `name` to `class_c_timeout`, in
-/// column order: the parameters its insert and its update share.
+/// Binds a device profile's settings, `name` to `extra`, in column order:
+/// the parameters its insert and its update share.
 fn bind_device_profile_settings<'q, DB>(
     query: Query<'q, DB, DB::Arguments>,
     profile: &DeviceProfile,
@@ -27,6 +26,8 @@ where
     for<'a> bool: Encode<'a, DB> + Type<DB>,
     for<'a> i16: Encode<'a, DB> + Type<DB>,
     for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> Json<&'a crate::model::Tags>: Encode<'a, DB> + Type<DB>,
+    for<'a> Json<&'a serde_json::Map<String, serde_json::Value>>: Encode<'a, DB> + Type<DB>,
 {
     query
         .bind(profile.name.as_str())
@@ -46,24 +47,42 @@ where
         .bind(i16::from(profile.abp_rx2_dr))
         .bind(db_u32(profile.abp_rx2_frequency))
         .bind(db_millis(profile.class_c_timeout))
+        .bind(profile.description.as_str())
+        .bind(Json(&profile.tags))
+        .bind(Json(&profile.extra))
 }
+
+/// The sort keys of the tenant list.
+const TENANT_ORDERS: Orders = Orders {
+    name: "name",
+    id: "id",
+    last_seen: None,
+    profile_name: None,
+};
 
 impl Storage {
     /// Stores a new tenant.
     ///
     /// [`StorageError::AlreadyExists`] if its id is taken.
     pub async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         execute!(
             self,
             "INSERT INTO tenant (id, created_at, updated_at, name, dev_addr_prefixes, \
-             private_gateways_up, private_gateways_down) VALUES ($1, $2, $2, $3, $4, $5, $6)",
+             private_gateways_up, private_gateways_down, description, can_have_gateways, \
+             max_gateway_count, max_device_count, tags) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             tenant.id,
-            now,
+            db_time(tenant.stamps.created_at),
+            db_time(tenant.stamps.updated_at),
             &tenant.name,
             Json(&tenant.dev_addr_prefixes),
             tenant.private_gateways_up,
             tenant.private_gateways_down,
+            &tenant.description,
+            tenant.can_have_gateways,
+            db_u32(tenant.max_gateway_count),
+            db_u32(tenant.max_device_count),
+            Json(&tenant.tags),
         )
         .map_err(db_error(Object::Tenant(tenant.id)))?;
         Ok(())
@@ -78,23 +97,29 @@ impl Storage {
             id,
         )
         .map_err(db_error(Object::Tenant(id)))?;
-        Ok(row.into())
+        row.try_into()
     }
 
-    /// Overwrites a stored tenant with `tenant`.
+    /// Overwrites a stored tenant with `tenant` (all but its creation time).
     pub async fn update_tenant(&self, tenant: &Tenant) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         execute_by_key!(
             self,
             Object::Tenant(tenant.id),
             "UPDATE tenant SET updated_at = $2, name = $3, dev_addr_prefixes = $4, \
-             private_gateways_up = $5, private_gateways_down = $6 WHERE id = $1",
+             private_gateways_up = $5, private_gateways_down = $6, description = $7, \
+             can_have_gateways = $8, max_gateway_count = $9, max_device_count = $10, \
+             tags = $11 WHERE id = $1",
             tenant.id,
-            now,
+            db_time(tenant.stamps.updated_at),
             &tenant.name,
             Json(&tenant.dev_addr_prefixes),
             tenant.private_gateways_up,
             tenant.private_gateways_down,
+            &tenant.description,
+            tenant.can_have_gateways,
+            db_u32(tenant.max_gateway_count),
+            db_u32(tenant.max_device_count),
+            Json(&tenant.tags),
         )
     }
 
@@ -109,22 +134,28 @@ impl Storage {
         )
     }
 
-    /// At most `limit` tenants from the `offset`th, by name.
-    pub async fn list_tenants(&self, limit: u32, offset: u32) -> Result<Vec<Tenant>, StorageError> {
-        let (limit, offset) = page(limit, offset);
-        let rows: Vec<TenantRow> = fetch!(
-            self,
-            fetch_all,
-            concat!(
-                "SELECT ",
-                tenant_columns!(),
-                " FROM tenant ORDER BY name, id LIMIT $1 OFFSET $2"
-            ),
-            limit,
-            offset,
+    /// A page of tenants: all, or with `member` those the user belongs to.
+    pub async fn list_tenants(
+        &self,
+        query: &ListQuery,
+        member: Option<Uuid>,
+    ) -> Result<Page<Tenant>, StorageError> {
+        let mut list = Listing::new(
+            tenant_columns!(),
+            "tenant",
+            TENANT_ORDERS,
+            Object::Table("tenant"),
         )
-        .map_err(db_error(Object::Table("tenant")))?;
-        Ok(rows.into_iter().map(Tenant::from).collect())
+        .search(self.backend(), query, &["name"], &[]);
+        if let Some(user_id) = member {
+            list = list.filter(
+                "id IN (SELECT tenant_id FROM tenant_user WHERE user_id = $?)",
+                Arg::Uuid(user_id),
+            );
+        }
+        list.run::<TenantRow>(self, query)
+            .await?
+            .try_map(Tenant::try_from)
     }
 
     /// Stores a new application.
@@ -132,15 +163,17 @@ impl Storage {
     /// [`StorageError::NotFound`] if its tenant does not exist,
     /// [`StorageError::AlreadyExists`] if its id is taken.
     pub async fn create_application(&self, app: &Application) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         execute!(
             self,
-            "INSERT INTO application (id, tenant_id, created_at, updated_at, name) \
-             VALUES ($1, $2, $3, $3, $4)",
+            "INSERT INTO application (id, tenant_id, created_at, updated_at, name, description, \
+             tags) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             app.id,
             app.tenant_id,
-            now,
+            db_time(app.stamps.created_at),
+            db_time(app.stamps.updated_at),
             &app.name,
+            &app.description,
+            Json(&app.tags),
         )
         .map_err(write_error(
             Object::Application(app.id),
@@ -165,17 +198,19 @@ impl Storage {
         Ok(row.into())
     }
 
-    /// Overwrites a stored application with `app` (its name; an
-    /// application stays with its tenant).
+    /// Overwrites a stored application with `app` (name, description, tags;
+    /// an application stays with its tenant).
     pub async fn update_application(&self, app: &Application) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         execute_by_key!(
             self,
             Object::Application(app.id),
-            "UPDATE application SET updated_at = $2, name = $3 WHERE id = $1",
+            "UPDATE application SET updated_at = $2, name = $3, description = $4, tags = $5 \
+             WHERE id = $1",
             app.id,
-            now,
+            db_time(app.stamps.updated_at),
             &app.name,
+            &app.description,
+            Json(&app.tags),
         )
     }
 
@@ -189,29 +224,29 @@ impl Storage {
         )
     }
 
-    /// At most `limit` applications of a tenant from the `offset`th, by
-    /// name.
+    /// A page of a tenant's applications.
     pub async fn list_applications(
         &self,
         tenant_id: Uuid,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Vec<Application>, StorageError> {
-        let (limit, offset) = page(limit, offset);
-        let rows: Vec<ApplicationRow> = fetch!(
-            self,
-            fetch_all,
-            concat!(
-                "SELECT ",
-                application_columns!(),
-                " FROM application WHERE tenant_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3"
-            ),
-            tenant_id,
-            limit,
-            offset,
+        query: &ListQuery,
+    ) -> Result<Page<Application>, StorageError> {
+        let orders = Orders {
+            name: "name",
+            id: "id",
+            last_seen: None,
+            profile_name: None,
+        };
+        Listing::new(
+            application_columns!(),
+            "application",
+            orders,
+            Object::Tenant(tenant_id),
         )
-        .map_err(db_error(Object::Tenant(tenant_id)))?;
-        Ok(rows.into_iter().map(Application::from).collect())
+        .eq("tenant_id", Arg::Uuid(tenant_id))
+        .search(self.backend(), query, &["name"], &[])
+        .run::<ApplicationRow>(self, query)
+        .await?
+        .try_map(|r| Ok(Application::from(r)))
     }
 
     /// Stores a new device profile.
@@ -219,20 +254,21 @@ impl Storage {
     /// [`StorageError::NotFound`] if its tenant does not exist,
     /// [`StorageError::AlreadyExists`] if its id is taken.
     pub async fn create_device_profile(&self, profile: &DeviceProfile) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
         with_pool!(self, pool => {
             let insert = sqlx::query(
                 "INSERT INTO device_profile (id, tenant_id, created_at, updated_at, name, region, \
                  region_config_id, mac_version, reg_params_revision, supports_otaa, \
                  supports_class_b, supports_class_c, adr_algorithm_id, uplink_interval_ms, \
                  device_status_req_interval, flush_queue_on_activate, abp_rx1_delay, \
-                 abp_rx1_dr_offset, abp_rx2_dr, abp_rx2_frequency, class_c_timeout_ms) \
-                 VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                 $16, $17, $18, $19, $20)",
+                 abp_rx1_dr_offset, abp_rx2_dr, abp_rx2_frequency, class_c_timeout_ms, \
+                 description, tags, extra) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19, $20, $21, $22, $23, $24)",
             )
             .bind(profile.id)
             .bind(profile.tenant_id)
-            .bind(now);
+            .bind(db_time(profile.stamps.created_at))
+            .bind(db_time(profile.stamps.updated_at));
             bind_device_profile_settings(insert, profile)
                 .execute(pool)
                 .await
@@ -262,9 +298,9 @@ impl Storage {
     }
 
     /// Overwrites a stored device profile with `profile` (all but its
-    /// tenant).
+    /// tenant and creation time).
     pub async fn update_device_profile(&self, profile: &DeviceProfile) -> Result<(), StorageError> {
-        let now = db_time(SystemTime::now());
+        let now = db_time(profile.stamps.updated_at);
         let object = Object::DeviceProfile(profile.id);
         let done = with_pool!(self, pool => {
             let update = sqlx::query(
@@ -274,7 +310,8 @@ impl Storage {
                  adr_algorithm_id = $11, uplink_interval_ms = $12, \
                  device_status_req_interval = $13, flush_queue_on_activate = $14, \
                  abp_rx1_delay = $15, abp_rx1_dr_offset = $16, abp_rx2_dr = $17, \
-                 abp_rx2_frequency = $18, class_c_timeout_ms = $19 WHERE id = $1",
+                 abp_rx2_frequency = $18, class_c_timeout_ms = $19, description = $20, \
+                 tags = $21, extra = $22 WHERE id = $1",
             )
             .bind(profile.id)
             .bind(now);
@@ -297,29 +334,28 @@ impl Storage {
         )
     }
 
-    /// At most `limit` device profiles of a tenant from the `offset`th, by
-    /// name.
+    /// A page of a tenant's device profiles.
     pub async fn list_device_profiles(
         &self,
         tenant_id: Uuid,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Vec<DeviceProfile>, StorageError> {
-        let (limit, offset) = page(limit, offset);
-        let rows: Vec<DeviceProfileRow> = fetch!(
-            self,
-            fetch_all,
-            concat!(
-                "SELECT ",
-                device_profile_columns!(),
-                " FROM device_profile dp WHERE dp.tenant_id = $1 \
-                 ORDER BY dp.name, dp.id LIMIT $2 OFFSET $3"
-            ),
-            tenant_id,
-            limit,
-            offset,
+        query: &ListQuery,
+    ) -> Result<Page<DeviceProfile>, StorageError> {
+        let orders = Orders {
+            name: "dp.name",
+            id: "dp.id",
+            last_seen: None,
+            profile_name: None,
+        };
+        Listing::new(
+            device_profile_columns!(),
+            "device_profile dp",
+            orders,
+            Object::Tenant(tenant_id),
         )
-        .map_err(db_error(Object::Tenant(tenant_id)))?;
-        rows.into_iter().map(DeviceProfile::try_from).collect()
+        .eq("dp.tenant_id", Arg::Uuid(tenant_id))
+        .search(self.backend(), query, &["dp.name"], &[])
+        .run::<DeviceProfileRow>(self, query)
+        .await?
+        .try_map(DeviceProfile::try_from)
     }
 }

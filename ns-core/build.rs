@@ -6,10 +6,30 @@
 //! and mapped to packet-forwarder's generated types so that an event's
 //! `rx_info` is the very `gw::UplinkRxInfo` the uplink arrived with.
 //!
+//! It also compiles `proto/api/*.proto` (ChirpStack's `api` package, the
+//! management API) into prost messages, tonic servers and clients, and pbjson
+//! serde impls, and writes their descriptor set, imports included, for gRPC
+//! reflection. `proto/google/api` holds our own minimal `google.api.http`
+//! annotation, which the `api` files use for their REST mappings.
+//!
 //! protox parses the `.proto` files in pure Rust, so no system `protoc` is
 //! needed: `cargo build` requires nothing beyond Rust.
 
-use std::{env, fs, path::PathBuf};
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+};
+
+/// The files of the `api` package we compile, under `proto/`.
+const API_PROTOS: &[&str] = &[
+    "api/tenant.proto",
+    "api/user.proto",
+    "api/application.proto",
+    "api/device_profile.proto",
+    "api/device.proto",
+    "api/gateway.proto",
+    "api/internal.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
@@ -61,5 +81,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // still decodes, as it does in protobuf.
         .ignore_unknown_fields()
         .build(&[".integration"])?;
+
+    compile_api(&own, &shared, &out_dir)
+}
+
+/// The `api` package: messages, tonic services (server and client) and serde
+/// impls, plus `api_descriptor.bin` for gRPC reflection.
+fn compile_api(
+    own: &Path,
+    shared: &Path,
+    out_dir: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut compiler = protox::Compiler::new([own, shared])?;
+    // Comments become rustdoc, and reflection clients can show them.
+    compiler.include_source_info(true);
+    // Reflection must be able to serve every file the `api` files import.
+    compiler.include_imports(true);
+    compiler.open_files(API_PROTOS)?;
+    let fds = compiler.file_descriptor_set();
+    let fds_bytes = compiler.encode_file_descriptor_set();
+    fs::write(out_dir.join("api_descriptor.bin"), &fds_bytes)?;
+
+    let mut config = prost_build::Config::new();
+    config
+        // Sorted maps (tags, variables, metadata), as in `integration`.
+        .btree_map([".api"])
+        .enable_type_names();
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        // The `connect` constructor needs tonic's `transport` feature, which
+        // the library does not enable; clients are built on any channel.
+        .build_transport(false)
+        // Every RPC has a default body answering UNIMPLEMENTED, so a service
+        // implements only what it supports (metrics, relays, other
+        // integration kinds are left out).
+        .generate_default_stubs(true)
+        .compile_well_known_types(true)
+        // Empty, Timestamp, Struct with their proto3 JSON serde impls.
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .extern_path(".common", "::packet_forwarder::gw::common")
+        .compile_fds_with_config(fds, config)?;
+
+    pbjson_build::Builder::new()
+        .register_descriptors(&fds_bytes)?
+        .extern_path(".common", "::packet_forwarder::gw::common")
+        .btree_map([".api"])
+        // Defaults are left out, as proto3 JSON has it; JSON with fields we do
+        // not know yet still decodes.
+        .ignore_unknown_fields()
+        .build(&[".api"])?;
     Ok(())
 }

@@ -78,6 +78,11 @@ impl DevAddrPrefix {
         addr.to_u32() & mask(self.len) == self.prefix.to_u32()
     }
 
+    /// Whether the two blocks share an address (one contains the other).
+    pub const fn overlaps(&self, other: &Self) -> bool {
+        self.contains(other.prefix) || other.contains(self.prefix)
+    }
+
     /// A uniformly random address of the block.
     pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> DevAddr {
         let m = mask(self.len);

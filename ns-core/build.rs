@@ -20,6 +20,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
+#[path = "build_rest.rs"]
+mod rest;
+
 /// The files of the `api` package we compile, under `proto/`.
 const API_PROTOS: &[&str] = &[
     "api/tenant.proto",
@@ -39,6 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", shared.display());
     // `sqlx::migrate!` embeds these; a new migration file must rebuild.
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=build_rest.rs");
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
 
     let mut compiler = protox::Compiler::new([&own, &shared])?;
@@ -101,6 +105,7 @@ fn compile_api(
     let fds = compiler.file_descriptor_set();
     let fds_bytes = compiler.encode_file_descriptor_set();
     fs::write(out_dir.join("api_descriptor.bin"), &fds_bytes)?;
+    rest::generate(&compiler.descriptor_pool(), out_dir)?;
 
     let mut config = prost_build::Config::new();
     config

@@ -13,7 +13,10 @@
 //! 4. the gateway backends: the built-in Semtech UDP bridge
 //!    (`[backend.semtech_udp]`) and an MQTT backend per enabled region;
 //! 5. the [`Pipeline`](ns_core::pipeline::Pipeline) joining them;
-//! 6. `/metrics` and `/health` on `[monitoring] bind`.
+//! 6. the management API on `[api] bind` (gRPC, gRPC-web, REST/JSON;
+//!    tokens signed with `api.secret`, or one generated and kept in the
+//!    database);
+//! 7. `/metrics` and `/health` on `[monitoring] bind`.
 //!
 //! ```no_run
 //! use ns_core::config::Config;
@@ -38,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ns_core::api::{ApiServer, ApiSettings, ApiState};
 use ns_core::config::{Config, Database, EMBEDDED_BROKER};
 use ns_core::gateway_backend::GatewayBackend;
 use ns_core::integration::publish::{HttpLimits, HttpPublisher, MqttPublisher};
@@ -59,6 +63,7 @@ pub struct Server {
     mqtt_gateways: Vec<Arc<GatewayBackend>>,
     mqtt_integration: Option<Arc<MqttPublisher>>,
     metrics_addr: Option<SocketAddr>,
+    api: Option<ApiServer>,
     broker: Option<BrokerAddrs>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -98,8 +103,18 @@ impl Server {
 
         let storage = connect_storage(&config, data_dir).await?;
         let settings = PipelineSettings::from_config(&config)?;
-        let mut pipeline = Pipeline::new(settings, storage);
+        let mut pipeline = Pipeline::new(settings, storage.clone());
         let mut tasks = Vec::new();
+
+        // The management API's state first: its live log is a pipeline sink.
+        let api_state = if config.api.bind.is_empty() {
+            None
+        } else {
+            let secret = api_secret(&config, &storage).await?;
+            let state = ApiState::new(storage, Arc::new(config.clone()), ApiSettings::new(secret));
+            pipeline.add_event_sink(Arc::new(state.live.clone()));
+            Some(state)
+        };
 
         let mut mqtt_integration = None;
         let mut commands = None;
@@ -195,8 +210,23 @@ impl Server {
             }));
         }
 
+        let mut api = None;
+        if let Some(state) = api_state {
+            let state = Arc::new(state.with_listener(pipeline.change_listener()));
+            let listener = TcpListener::bind(&config.api.bind)
+                .await
+                .with_context(|| format!("api.bind {}", config.api.bind))?;
+            let server = ApiServer::start(listener, state)?;
+            info!(
+                addr = %server.local_addr(),
+                "management API: gRPC, gRPC-web, REST under /api/ (OpenAPI at /api/openapi.json)"
+            );
+            api = Some(server);
+        }
+
         let mut server = Self {
             pipeline,
+            api,
             udp,
             mqtt_gateways,
             mqtt_integration,
@@ -224,6 +254,11 @@ impl Server {
         self.udp.as_ref().map(|u| u.local_addr())
     }
 
+    /// The management API's address, if served.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api.as_ref().map(ApiServer::local_addr)
+    }
+
     /// The `/metrics` and `/health` address, if served.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
@@ -247,11 +282,95 @@ impl Server {
         for task in &self.tasks {
             task.abort();
         }
+        if let Some(api) = self.api {
+            api.shutdown();
+        }
         self.pipeline.shutdown(Duration::from_secs(5)).await;
         drop(self.mqtt_gateways);
         drop(self.mqtt_integration);
         drop(self.udp);
     }
+}
+
+/// `network-server create-api-key`: a global admin API key named `name`,
+/// stored in the configured database; its id and token (shown once: only
+/// the key's id is stored).
+///
+/// # Errors
+/// The database cannot be opened, or the key stored.
+pub async fn create_api_key(
+    config: &Config,
+    data_dir: &Path,
+    name: &str,
+) -> anyhow::Result<(uuid::Uuid, String)> {
+    let storage = connect_storage(config, data_dir).await?;
+    let secret = api_secret(config, &storage).await?;
+    let key = ns_core::model::ApiKey::new(name, None);
+    storage
+        .create_api_key(&key)
+        .await
+        .context("storing the API key")?;
+    let token = ns_core::api::auth::TokenSigner::new(&secret).sign_api_key(key.id);
+    storage.close().await;
+    Ok((key.id, token))
+}
+
+/// `network-server set-password`: sets the password of the user `email`,
+/// creating it as a global administrator if there is none (the first
+/// admin of a new server). Whether it was created.
+///
+/// # Errors
+/// The database cannot be opened, or the user stored.
+pub async fn set_password(
+    config: &Config,
+    data_dir: &Path,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<bool> {
+    anyhow::ensure!(
+        password.chars().count() >= ns_core::api::user::MIN_PASSWORD_LENGTH,
+        "the password needs at least {} characters",
+        ns_core::api::user::MIN_PASSWORD_LENGTH
+    );
+    let storage = connect_storage(config, data_dir).await?;
+    let hash = ns_core::api::auth::PasswordHasher::default().hash(password);
+    let created = match storage.find_user_by_email(email).await? {
+        Some(user) => {
+            storage.set_user_password_hash(user.id, &hash).await?;
+            false
+        }
+        None => {
+            let mut user = ns_core::model::User::new(email);
+            user.is_admin = true;
+            user.password_hash = hash;
+            storage.create_user(&user).await?;
+            true
+        }
+    };
+    storage.close().await;
+    Ok(created)
+}
+
+/// The secret that signs API tokens: `api.secret`, or else one generated
+/// once and kept in the database, so that every instance sharing it agrees
+/// and tokens survive restarts.
+async fn api_secret(config: &Config, storage: &Storage) -> anyhow::Result<String> {
+    if !config.api.secret.is_empty() {
+        return Ok(config.api.secret.clone());
+    }
+    let secret = storage
+        .server_setting_or_insert("api_secret", random_secret)
+        .await
+        .context("api.secret: generating one in the database")?;
+    Ok(secret)
+}
+
+/// 32 random bytes as base64.
+fn random_secret() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Starts the embedded broker, or finds its port taken and uses what

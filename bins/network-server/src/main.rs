@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ns_core::config::{Config, DEFAULT_CONFIG};
 use tracing_subscriber::EnvFilter;
@@ -35,6 +36,22 @@ struct Cli {
 enum Command {
     /// Print the configuration file with every default, documented.
     Configfile,
+    /// Create a global admin API key; prints its id and token (shown once).
+    CreateApiKey {
+        /// The key's name.
+        #[arg(short, long)]
+        name: String,
+    },
+    /// Set a user's password, read from standard input (one line) or a
+    /// file; the user is created as a global admin if it does not exist.
+    SetPassword {
+        /// The user's email (login).
+        #[arg(short, long)]
+        email: String,
+        /// Read the password from this file instead of standard input.
+        #[arg(short = 'p', long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +61,51 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(&cli.config)?;
+    match cli.command {
+        Some(Command::CreateApiKey { name }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (id, token) = runtime.block_on(network_server::create_api_key(
+                &config,
+                &cli.data_dir,
+                &name,
+            ))?;
+            println!("id: {id}\ntoken: {token}");
+            return Ok(());
+        }
+        Some(Command::SetPassword {
+            email,
+            password_file,
+        }) => {
+            let text = match password_file {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+            };
+            let password = text.trim_end_matches(['\r', '\n']);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let created = runtime.block_on(network_server::set_password(
+                &config,
+                &cli.data_dir,
+                &email,
+                password,
+            ))?;
+            if created {
+                println!("created global admin {email}");
+            } else {
+                println!("password of {email} set");
+            }
+            return Ok(());
+        }
+        Some(Command::Configfile) | None => {}
+    }
     let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.logging.level.to_ascii_lowercase()));
     #[cfg(feature = "embedded-broker")]

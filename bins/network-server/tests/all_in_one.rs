@@ -154,7 +154,13 @@ fn addr_field(line: &str, key: &str) -> SocketAddr {
 
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_get_with(addr, path, "").await
+}
+
+/// The same with extra header lines (`"Name: value\r\n"` each).
+async fn http_get_with(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     let path = path.to_owned();
+    let headers = headers.to_owned();
     let response = within(
         &format!("GET {path}"),
         tokio::task::spawn_blocking(move || -> std::io::Result<String> {
@@ -162,7 +168,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
             stream.set_read_timeout(Some(WAIT))?;
             write!(
                 stream,
-                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
             )?;
             let mut response = String::new();
             stream.read_to_string(&mut response)?;
@@ -202,6 +208,9 @@ get_downlink_data_delay = "20ms"
 bind = "127.0.0.1:0"
 
 [monitoring]
+bind = "127.0.0.1:0"
+
+[api]
 bind = "127.0.0.1:0"
 "#;
 
@@ -275,6 +284,8 @@ async fn join_and_exchange_data_over_udp(external: bool) {
         .line_with("Semtech UDP gateway backend listening")
         .await;
     let udp = addr_field(&line, "addr");
+    let line = server.line_with("management API").await;
+    let api = addr_field(&line, "addr");
     let line = server.line_with("metrics on /metrics").await;
     let metrics = addr_field(&line, "addr");
 
@@ -410,6 +421,36 @@ async fn join_and_exchange_data_over_udp(external: bool) {
         );
     }
     events.next("txack").await;
+
+    // The management API of the running process, with a key made by the
+    // `create-api-key` subcommand (the secret is shared through the
+    // database): the device as REST shows it.
+    let output = Command::new(env!("CARGO_BIN_EXE_network-server"))
+        .arg("--config")
+        .arg(dir.join("network-server.toml"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["create-api-key", "--name", "test"])
+        .output()
+        .expect("create-api-key runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("no token in {stdout:?}"));
+    let (status, body) = http_get_with(
+        api,
+        &format!("/api/devices/{dev_eui}"),
+        &format!("Authorization: Bearer {token}\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(shown["device"]["devEui"], dev_eui.to_string());
+    assert!(shown["lastSeenAt"].is_string(), "{body}");
+    let (status, _) = http_get(api, &format!("/api/devices/{dev_eui}")).await;
+    assert_eq!(status, 401);
 
     // The metrics count what happened.
     let (status, body) = http_get(metrics, "/metrics").await;

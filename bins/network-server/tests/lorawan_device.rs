@@ -61,6 +61,9 @@ get_downlink_data_delay = "20ms"
 [monitoring]
 bind = ""
 
+[api]
+bind = ""
+
 [mqtt_broker]
 bind = ""
 

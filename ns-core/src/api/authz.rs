@@ -97,6 +97,8 @@ pub enum Kind {
     TenantUser,
     /// Users (global objects).
     User,
+    /// The caller's own user: reading it, changing its password.
+    OwnUser,
     /// Applications and their integrations.
     Application,
     /// Device profiles.
@@ -184,6 +186,7 @@ pub const RULES: &[(Kind, &[Verb], Who)] = {
         (Tenant, &[List], Who::GlobalAdmin),
         (TenantUser, ALL, Who::TenantAdmin),
         (User, ALL, Who::GlobalAdmin),
+        (OwnUser, &[Read, Update], Who::Anyone),
         (Application, &[Create, Update, Delete], Who::DeviceAdmin),
         (Application, &[Read, List], Who::Member),
         (DeviceProfile, &[Create, Update, Delete], Who::DeviceAdmin),

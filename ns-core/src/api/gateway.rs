@@ -1,13 +1,357 @@
-//! `GatewayService`.
+//! `GatewayService`: a tenant's gateways.
+//!
+//! Supported: Create (the tenant must allow gateways, `can_have_gateways`,
+//! and have room under its `max_gateway_count`), Get, Update, Delete and
+//! List (one tenant's, or every tenant's for global administrators; search
+//! on name and gateway ID; ordered by name, gateway ID or last seen; each
+//! item with its state: NEVER_SEEN, ONLINE if heard within twice its stats
+//! interval, else OFFLINE, as ChirpStack computes it).
+//!
+//! A gateway's `metadata` is what the gateway reports about itself: it is
+//! read-only here (Create starts it empty, Update keeps it). The tenant of
+//! a gateway cannot change. `downlink_priority` and the location's `source`
+//! and `accuracy` are not stored (they read back as zero).
+//!
+//! Answered with UNIMPLEMENTED:
+//! - GenerateClientCertificate: "gateway client certificates are not
+//!   supported by this server yet";
+//! - GetMetrics: "gateway metrics are not supported by this server yet";
+//! - GetDutyCycleMetrics: "gateway duty-cycle metrics are not supported by
+//!   this server yet";
+//! - GetRelayGateway, ListRelayGateways, UpdateRelayGateway,
+//!   DeleteRelayGateway: "relay gateways are not supported by this server
+//!   yet";
+//! - List with a `multicast_group_id`: "multicast groups are not supported
+//!   by this server yet".
+//!
+//! Who may: every member of the gateway's tenant reads; tenant and gateway
+//! administrators write.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use super::proto::gateway_service_server::GatewayService;
-use super::service::ApiState;
+use packet_forwarder::gw::common;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::authz::{Action, Kind, Principal, Verb, allowed};
+use super::proto::{self as api, gateway_service_server::GatewayService};
+use super::service::{
+    ApiState, Target, check_name, parse_eui, parse_optional_uuid, parse_uuid, required, status,
+    timestamp,
+};
+use crate::model::Gateway;
+use crate::storage::{ListQuery, OrderBy};
 
 /// The `GatewayService` over the API's state.
 #[derive(Debug, Clone)]
 pub struct GatewayApi(pub Arc<ApiState>);
 
+fn location(g: &Gateway) -> common::Location {
+    common::Location {
+        latitude: g.latitude,
+        longitude: g.longitude,
+        altitude: f64::from(g.altitude),
+        ..Default::default()
+    }
+}
+
+fn to_proto(g: &Gateway) -> api::Gateway {
+    api::Gateway {
+        gateway_id: g.gateway_id.to_string(),
+        name: g.name.clone(),
+        description: g.description.clone(),
+        location: Some(location(g)),
+        tenant_id: g.tenant_id.to_string(),
+        tags: g.tags.clone(),
+        metadata: g.metadata.clone(),
+        stats_interval: u32::try_from(g.stats_interval.as_secs()).unwrap_or(u32::MAX),
+        downlink_priority: 0,
+    }
+}
+
+/// The connection state of `g` at `now`: online if heard within twice its
+/// stats interval.
+fn state(g: &Gateway, now: SystemTime) -> api::GatewayState {
+    match g.last_seen_at {
+        None => api::GatewayState::NeverSeen,
+        Some(seen) => {
+            let age = now.duration_since(seen).unwrap_or(Duration::ZERO);
+            if age > g.stats_interval.saturating_mul(2) {
+                api::GatewayState::Offline
+            } else {
+                api::GatewayState::Online
+            }
+        }
+    }
+}
+
+fn list_item(g: Gateway, now: SystemTime) -> api::GatewayListItem {
+    api::GatewayListItem {
+        tenant_id: g.tenant_id.to_string(),
+        gateway_id: g.gateway_id.to_string(),
+        location: Some(location(&g)),
+        created_at: Some(timestamp(g.stamps.created_at)),
+        updated_at: Some(timestamp(g.stamps.updated_at)),
+        last_seen_at: g.last_seen_at.map(timestamp),
+        state: state(&g, now).into(),
+        downlink_priority: 0,
+        name: g.name,
+        description: g.description,
+        properties: g.metadata,
+    }
+}
+
+/// Checks a gateway's settings and copies them onto `gateway` (not its id,
+/// tenant or metadata).
+fn apply(gateway: &mut Gateway, g: api::Gateway) -> Result<(), Status> {
+    check_name("gateway.name", &g.name)?;
+    let loc = g.location.unwrap_or_default();
+    gateway.name = g.name;
+    gateway.description = g.description;
+    gateway.latitude = loc.latitude;
+    gateway.longitude = loc.longitude;
+    // Stored as f32: metres, to the centimetre and beyond.
+    gateway.altitude = loc.altitude as f32;
+    gateway.tags = g.tags;
+    gateway.stats_interval = Duration::from_secs(u64::from(g.stats_interval));
+    Ok(())
+}
+
+impl GatewayApi {
+    /// Authenticates the caller and authorizes `verb` on gateway
+    /// `gateway_id` (the request field `field`).
+    async fn gateway_access<T>(
+        &self,
+        request: &Request<T>,
+        field: &str,
+        gateway_id: &str,
+        verb: Verb,
+    ) -> Result<(Principal, lorawan::Eui64, Uuid), Status> {
+        let s = &self.0;
+        let who = s.principal(request).await?;
+        let gateway_id = parse_eui(field, gateway_id)?;
+        let tenant = s.tenant_of(&who, Target::Gateway(gateway_id)).await?;
+        s.authorize(&who, Action::new(Kind::Gateway, verb, Some(tenant)))?;
+        Ok((who, gateway_id, tenant))
+    }
+}
+
 #[tonic::async_trait]
-impl GatewayService for GatewayApi {}
+impl GatewayService for GatewayApi {
+    async fn create(
+        &self,
+        request: Request<api::CreateGatewayRequest>,
+    ) -> Result<Response<pbjson_types::Empty>, Status> {
+        let s = &self.0;
+        let who = s.principal(&request).await?;
+        let g = required("gateway", request.into_inner().gateway)?;
+        let tenant_id = parse_uuid("gateway.tenant_id", &g.tenant_id)?;
+        let tenant_id = s.tenant_of(&who, Target::Tenant(tenant_id)).await?;
+        s.authorize(
+            &who,
+            Action::new(Kind::Gateway, Verb::Create, Some(tenant_id)),
+        )?;
+        let gateway_id = parse_eui("gateway.gateway_id", &g.gateway_id)?;
+        let mut gateway = Gateway::new(gateway_id, tenant_id, "");
+        apply(&mut gateway, g)?;
+        let tenant = s.storage.get_tenant(tenant_id).await.map_err(status)?;
+        if !tenant.can_have_gateways {
+            return Err(Status::failed_precondition(
+                "the tenant may not have gateways (can_have_gateways is false)",
+            ));
+        }
+        if tenant.max_gateway_count > 0 {
+            let count = s
+                .storage
+                .list_gateways(Some(tenant_id), &ListQuery::page(0, 0))
+                .await
+                .map_err(status)?
+                .total;
+            if count >= u64::from(tenant.max_gateway_count) {
+                return Err(Status::failed_precondition(format!(
+                    "the tenant has reached its max_gateway_count ({})",
+                    tenant.max_gateway_count
+                )));
+            }
+        }
+        s.storage.create_gateway(&gateway).await.map_err(status)?;
+        Ok(Response::new(pbjson_types::Empty {}))
+    }
+
+    async fn get(
+        &self,
+        request: Request<api::GetGatewayRequest>,
+    ) -> Result<Response<api::GetGatewayResponse>, Status> {
+        let (_, gateway_id, _) = self
+            .gateway_access(
+                &request,
+                "gateway_id",
+                &request.get_ref().gateway_id,
+                Verb::Read,
+            )
+            .await?;
+        let g = self
+            .0
+            .storage
+            .get_gateway(gateway_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(api::GetGatewayResponse {
+            gateway: Some(to_proto(&g)),
+            created_at: Some(timestamp(g.stamps.created_at)),
+            updated_at: Some(timestamp(g.stamps.updated_at)),
+            last_seen_at: g.last_seen_at.map(timestamp),
+        }))
+    }
+
+    async fn update(
+        &self,
+        request: Request<api::UpdateGatewayRequest>,
+    ) -> Result<Response<pbjson_types::Empty>, Status> {
+        let s = &self.0;
+        let id = request
+            .get_ref()
+            .gateway
+            .as_ref()
+            .map(|g| g.gateway_id.clone())
+            .unwrap_or_default();
+        let (_, gateway_id, tenant) = self
+            .gateway_access(&request, "gateway.gateway_id", &id, Verb::Update)
+            .await?;
+        let g = required("gateway", request.into_inner().gateway)?;
+        if parse_optional_uuid("gateway.tenant_id", &g.tenant_id)?.is_some_and(|t| t != tenant) {
+            return Err(s.invalid("gateway.tenant_id: a gateway cannot move to another tenant"));
+        }
+        let mut gateway = s.storage.get_gateway(gateway_id).await.map_err(status)?;
+        apply(&mut gateway, g)?;
+        gateway.stamps.touch();
+        s.storage.update_gateway(&gateway).await.map_err(status)?;
+        Ok(Response::new(pbjson_types::Empty {}))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<api::DeleteGatewayRequest>,
+    ) -> Result<Response<pbjson_types::Empty>, Status> {
+        let (_, gateway_id, _) = self
+            .gateway_access(
+                &request,
+                "gateway_id",
+                &request.get_ref().gateway_id,
+                Verb::Delete,
+            )
+            .await?;
+        self.0
+            .storage
+            .delete_gateway(gateway_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pbjson_types::Empty {}))
+    }
+
+    async fn list(
+        &self,
+        request: Request<api::ListGatewaysRequest>,
+    ) -> Result<Response<api::ListGatewaysResponse>, Status> {
+        let s = &self.0;
+        let who = s.principal(&request).await?;
+        let req = request.into_inner();
+        if !req.multicast_group_id.is_empty() {
+            return Err(Status::unimplemented(
+                "multicast groups are not supported by this server yet",
+            ));
+        }
+        let tenant = match parse_optional_uuid("tenant_id", &req.tenant_id)? {
+            Some(id) => Some(s.tenant_of(&who, Target::Tenant(id)).await?),
+            // Every tenant's gateways: for whoever may list them all.
+            None if allowed(&who, Action::new(Kind::Gateway, Verb::List, None)) => None,
+            None => return Err(s.invalid("tenant_id is required")),
+        };
+        s.authorize(&who, Action::new(Kind::Gateway, Verb::List, tenant))?;
+        let order = match req.order_by() {
+            api::list_gateways_request::OrderBy::Name => OrderBy::Name,
+            api::list_gateways_request::OrderBy::GatewayId => OrderBy::Id,
+            api::list_gateways_request::OrderBy::LastSeenAt => OrderBy::LastSeen,
+        };
+        let query = ListQuery::page(req.limit, req.offset)
+            .search(req.search)
+            .order_by(order, req.order_by_desc);
+        let page = s
+            .storage
+            .list_gateways(tenant, &query)
+            .await
+            .map_err(status)?;
+        let now = SystemTime::now();
+        Ok(Response::new(api::ListGatewaysResponse {
+            total_count: u32::try_from(page.total).unwrap_or(u32::MAX),
+            result: page.items.into_iter().map(|g| list_item(g, now)).collect(),
+        }))
+    }
+
+    async fn generate_client_certificate(
+        &self,
+        request: Request<api::GenerateGatewayClientCertificateRequest>,
+    ) -> Result<Response<api::GenerateGatewayClientCertificateResponse>, Status> {
+        self.0.principal(&request).await?;
+        Err(Status::unimplemented(
+            "gateway client certificates are not supported by this server yet",
+        ))
+    }
+
+    async fn get_metrics(
+        &self,
+        request: Request<api::GetGatewayMetricsRequest>,
+    ) -> Result<Response<api::GetGatewayMetricsResponse>, Status> {
+        self.0.principal(&request).await?;
+        Err(Status::unimplemented(
+            "gateway metrics are not supported by this server yet",
+        ))
+    }
+
+    async fn get_duty_cycle_metrics(
+        &self,
+        request: Request<api::GetGatewayDutyCycleMetricsRequest>,
+    ) -> Result<Response<api::GetGatewayDutyCycleMetricsResponse>, Status> {
+        self.0.principal(&request).await?;
+        Err(Status::unimplemented(
+            "gateway duty-cycle metrics are not supported by this server yet",
+        ))
+    }
+
+    async fn get_relay_gateway(
+        &self,
+        request: Request<api::GetRelayGatewayRequest>,
+    ) -> Result<Response<api::GetRelayGatewayResponse>, Status> {
+        self.0.principal(&request).await?;
+        Err(relay_unsupported())
+    }
+
+    async fn list_relay_gateways(
+        &self,
+        request: Request<api::ListRelayGatewaysRequest>,
+    ) -> Result<Response<api::ListRelayGatewaysResponse>, Status> {
+        self.0.principal(&request).await?;
+        Err(relay_unsupported())
+    }
+
+    async fn update_relay_gateway(
+        &self,
+        request: Request<api::UpdateRelayGatewayRequest>,
+    ) -> Result<Response<pbjson_types::Empty>, Status> {
+        self.0.principal(&request).await?;
+        Err(relay_unsupported())
+    }
+
+    async fn delete_relay_gateway(
+        &self,
+        request: Request<api::DeleteRelayGatewayRequest>,
+    ) -> Result<Response<pbjson_types::Empty>, Status> {
+        self.0.principal(&request).await?;
+        Err(relay_unsupported())
+    }
+}
+
+fn relay_unsupported() -> Status {
+    Status::unimplemented("relay gateways are not supported by this server yet")
+}

@@ -14,6 +14,7 @@ pub mod device;
 pub mod device_profile;
 pub mod gateway;
 pub mod internal;
+pub mod live;
 pub mod proto;
 mod rest;
 pub mod server;

@@ -56,7 +56,9 @@ pub fn grpc_router(state: &Arc<ApiState>) -> Router {
 
 /// The whole API: gRPC, gRPC-web and REST/JSON.
 pub fn router(state: &Arc<ApiState>) -> Router {
-    grpc_router(state).merge(super::rest::router(state))
+    let grpc = grpc_router(state);
+    let rest = super::rest::router(&grpc);
+    grpc.merge(rest)
 }
 
 /// A running API server.

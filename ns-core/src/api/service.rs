@@ -90,6 +90,9 @@ pub struct ApiState {
     pub settings: ApiSettings,
     /// Told about changes the radio path caches.
     pub listener: Option<Arc<dyn ChangeListener>>,
+    /// Device events as they happen, for `StreamDeviceEvents` (add it to
+    /// the pipeline's event sinks).
+    pub live: super::live::LiveLog,
     /// Counters.
     pub counters: ApiCounters,
 }
@@ -113,6 +116,7 @@ impl ApiState {
             hasher: PasswordHasher::new(settings.password_iterations),
             settings,
             listener: None,
+            live: super::live::LiveLog::new(),
             counters: ApiCounters::default(),
         }
     }
@@ -384,4 +388,48 @@ impl From<StorageError> for Status {
     fn from(e: StorageError) -> Self {
         status(e)
     }
+}
+
+/// A region as the `common.Region` enum value.
+pub fn region_to_proto(region: lorawan::region::Region) -> packet_forwarder::gw::common::Region {
+    use lorawan::region::Region as R;
+    use packet_forwarder::gw::common::Region as P;
+    match region {
+        R::Eu868 => P::Eu868,
+        R::Us915 => P::Us915,
+        R::Cn779 => P::Cn779,
+        R::Eu433 => P::Eu433,
+        R::Au915 => P::Au915,
+        R::Cn470 => P::Cn470,
+        R::As923_1 => P::As923,
+        R::As923_2 => P::As9232,
+        R::As923_3 => P::As9233,
+        R::As923_4 => P::As9234,
+        R::Kr920 => P::Kr920,
+        R::In865 => P::In865,
+        R::Ru864 => P::Ru864,
+        R::Ism2400 => P::Ism2400,
+    }
+}
+
+/// The region of a `common.Region` enum value; `None` if it names none.
+pub fn region_from_proto(value: i32) -> Option<lorawan::region::Region> {
+    use lorawan::region::Region as R;
+    use packet_forwarder::gw::common::Region as P;
+    Some(match P::try_from(value).ok()? {
+        P::Eu868 => R::Eu868,
+        P::Us915 => R::Us915,
+        P::Cn779 => R::Cn779,
+        P::Eu433 => R::Eu433,
+        P::Au915 => R::Au915,
+        P::Cn470 => R::Cn470,
+        P::As923 => R::As923_1,
+        P::As9232 => R::As923_2,
+        P::As9233 => R::As923_3,
+        P::As9234 => R::As923_4,
+        P::Kr920 => R::Kr920,
+        P::In865 => R::In865,
+        P::Ru864 => R::Ru864,
+        P::Ism2400 => R::Ism2400,
+    })
 }

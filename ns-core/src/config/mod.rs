@@ -397,7 +397,7 @@ impl Config {
             ("mqtt_broker.bind_v4", &self.mqtt_broker.bind_v4),
             ("backend.semtech_udp.bind", &self.backend.semtech_udp.bind),
         ] {
-            let off = addr.is_empty() && key != "api.bind";
+            let off = addr.is_empty();
             if !(off || is_host_port(addr)) {
                 return bad(key, format!("{addr:?} is not host:port"));
             }

@@ -191,7 +191,8 @@ impl Default for Scheduler {
 #[serde(default)]
 #[non_exhaustive]
 pub struct Api {
-    /// `bind`: `ip:port` of the gRPC API and web interface.
+    /// `bind`: `ip:port` of the management API (gRPC, gRPC-web, REST/JSON;
+    /// empty: off).
     pub bind: String,
     /// `secret`: the key that signs login and API tokens (empty: one is
     /// generated and kept in the database).

@@ -109,6 +109,13 @@ impl Cache {
         }
     }
 
+    /// Forgets every session copy (a device profile changed).
+    pub(super) fn invalidate_all(&self) {
+        if let Ok(mut map) = self.sessions.lock() {
+            map.clear();
+        }
+    }
+
     /// Whether the gateway is in storage (a storage error counts as no).
     pub(super) async fn gateway_known(&self, storage: &Storage, gateway_id: Eui64) -> bool {
         let now = Instant::now();

@@ -381,6 +381,21 @@ impl Pipeline {
     }
 }
 
+/// Drops the pipeline's cached sessions the API changed.
+struct CacheInvalidator(Arc<Shared>);
+
+impl crate::api::ChangeListener for CacheInvalidator {
+    fn device_changed(&self, _dev_eui: Eui64, dev_addr: Option<lorawan::DevAddr>) {
+        if let Some(dev_addr) = dev_addr {
+            self.0.cache.invalidate(dev_addr);
+        }
+    }
+
+    fn device_profile_changed(&self, _id: uuid::Uuid) {
+        self.0.cache.invalidate_all();
+    }
+}
+
 /// A running pipeline.
 #[derive(Debug)]
 pub struct PipelineHandle {
@@ -391,6 +406,12 @@ pub struct PipelineHandle {
 }
 
 impl PipelineHandle {
+    /// What the management API tells when it changes devices, so that the
+    /// pipeline's cached copies are dropped at once.
+    pub fn change_listener(&self) -> Arc<dyn crate::api::ChangeListener> {
+        Arc::new(CacheInvalidator(Arc::clone(&self.shared)))
+    }
+
     /// The pipeline's input: send gateway events here. Full: the sender
     /// waits (or `try_send` fails), which is how backpressure reaches a
     /// backend.

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use lorawan::{DevAddr, DevNonce, Eui64, JoinNonce};
 use sqlx::types::Json;
+use sqlx::types::chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::error::{
@@ -569,5 +570,57 @@ impl Storage {
             db_eui(dev_eui),
         )
         .map_err(db_error(Object::DeviceKeys(dev_eui)))
+    }
+
+    /// How many devices a tenant has, over all its applications (for its
+    /// `max_device_count`).
+    pub async fn count_tenant_devices(&self, tenant_id: Uuid) -> Result<u64, StorageError> {
+        let (n,): (i64,) = fetch!(
+            self,
+            fetch_one,
+            "SELECT count(*) FROM device d JOIN application a ON a.id = d.application_id \
+             WHERE a.tenant_id = $1",
+            tenant_id,
+        )
+        .map_err(db_error(Object::Tenant(tenant_id)))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// When a device's root keys were created and last changed.
+    pub async fn get_device_keys_stamps(
+        &self,
+        dev_eui: Eui64,
+    ) -> Result<crate::model::Stamps, StorageError> {
+        let (created_at, updated_at): (DateTime<Utc>, DateTime<Utc>) = fetch!(
+            self,
+            fetch_one,
+            "SELECT created_at, updated_at FROM device_keys WHERE dev_eui = $1",
+            db_eui(dev_eui),
+        )
+        .map_err(db_error(Object::DeviceKeys(dev_eui)))?;
+        Ok(super::rows::stamps(created_at, updated_at))
+    }
+
+    /// Moves a device to another application (of the same tenant: the
+    /// caller checks), setting its `updated_at`.
+    ///
+    /// [`StorageError::NotFound`] if the device or the application does not
+    /// exist.
+    pub async fn set_device_application(
+        &self,
+        dev_eui: Eui64,
+        application_id: Uuid,
+        updated_at: SystemTime,
+    ) -> Result<(), StorageError> {
+        let object = Object::Device(dev_eui);
+        let done = execute!(
+            self,
+            "UPDATE device SET updated_at = $2, application_id = $3 WHERE dev_eui = $1",
+            db_eui(dev_eui),
+            db_time(updated_at),
+            application_id,
+        )
+        .map_err(write_error(object, Object::Application(application_id)))?;
+        touched(done, object)
     }
 }

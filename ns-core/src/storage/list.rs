@@ -88,6 +88,21 @@ impl<T> Page<T> {
     }
 }
 
+/// The `LIKE` pattern (with `ESCAPE '\\'`) of the names containing
+/// `search`, lower-cased, its `%`, `_` and `\\` taken literally.
+pub(super) fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// A bound parameter of a list's filters.
 #[derive(Debug, Clone)]
 pub(super) enum Arg {
@@ -167,16 +182,7 @@ impl Listing {
         if query.search.is_empty() {
             return self;
         }
-        let mut pattern = String::with_capacity(query.search.len() + 2);
-        pattern.push('%');
-        for c in query.search.to_lowercase().chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('%');
-        self.args.push(Arg::Text(pattern));
+        self.args.push(Arg::Text(like_pattern(&query.search)));
         let n = self.args.len();
         let like = |expr: String| format!("{expr} LIKE ${n} ESCAPE '\\'");
         let mut alternatives: Vec<String> = columns

@@ -56,15 +56,18 @@ use sqlx::sqlite::{
 mod device;
 mod error;
 mod gateway;
+pub mod integration;
 mod list;
 mod queue;
 mod rows;
+mod search;
 mod tenancy;
 mod user;
 
 pub use device::SessionUpdate;
 pub use error::{NonceError, Object, StorageError};
 pub use list::{ListQuery, OrderBy, Page};
+pub use search::{DevicesSummary, Found, GatewaysSummary, Scope, seen_within};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

@@ -358,4 +358,118 @@ impl Storage {
         .await?
         .try_map(DeviceProfile::try_from)
     }
+
+    /// A page of a tenant's device profiles, as
+    /// [`list_device_profiles`](Self::list_device_profiles), only those made
+    /// from the repository device model `device_id` (the `deviceId` the API
+    /// keeps in [`DeviceProfile::extra`]) if one is given.
+    pub async fn list_device_profiles_of_device_model(
+        &self,
+        tenant_id: Uuid,
+        device_id: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<DeviceProfile>, StorageError> {
+        let orders = Orders {
+            name: "dp.name",
+            id: "dp.id",
+            last_seen: None,
+            profile_name: None,
+        };
+        let mut list = Listing::new(
+            device_profile_columns!(),
+            "device_profile dp",
+            orders,
+            Object::Tenant(tenant_id),
+        )
+        .eq("dp.tenant_id", Arg::Uuid(tenant_id))
+        .search(self.backend(), query, &["dp.name"], &[]);
+        if let Some(device_id) = device_id {
+            list = list.filter(
+                self.dialect(
+                    "json_extract(dp.extra, '$.deviceId') = $?",
+                    "dp.extra->>'deviceId' = $?",
+                ),
+                Arg::Text(device_id.to_owned()),
+            );
+        }
+        list.run::<DeviceProfileRow>(self, query)
+            .await?
+            .try_map(DeviceProfile::try_from)
+    }
+
+    /// The id and name of every device profile an application's devices
+    /// use, by name.
+    pub async fn application_device_profiles(
+        &self,
+        application_id: Uuid,
+    ) -> Result<Vec<(Uuid, String)>, StorageError> {
+        fetch!(
+            self,
+            fetch_all,
+            "SELECT DISTINCT dp.id, dp.name FROM device d \
+             JOIN device_profile dp ON dp.id = d.device_profile_id \
+             WHERE d.application_id = $1 ORDER BY dp.name, dp.id",
+            application_id,
+        )
+        .map_err(db_error(Object::Application(application_id)))
+    }
+
+    /// Every tag key of an application's devices with the distinct values
+    /// it has, by key and value.
+    pub async fn application_device_tags(
+        &self,
+        application_id: Uuid,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, StorageError> {
+        let pairs: Vec<(String, String)> = fetch!(
+            self,
+            fetch_all,
+            self.dialect(
+                "SELECT DISTINCT j.key, j.value FROM device d, json_each(d.tags) j \
+                 WHERE d.application_id = $1 ORDER BY j.key, j.value",
+                "SELECT DISTINCT t.key, t.value FROM device d, jsonb_each_text(d.tags) t \
+                 WHERE d.application_id = $1 ORDER BY t.key, t.value",
+            ),
+            application_id,
+        )
+        .map_err(db_error(Object::Application(application_id)))?;
+        let mut tags = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for (key, value) in pairs {
+            tags.entry(key).or_default().push(value);
+        }
+        Ok(tags)
+    }
+
+    /// The DevEUI of every device of an application, with its session's
+    /// DevAddr if it has one: what a cache of the radio path must forget
+    /// when the application is deleted.
+    pub async fn application_device_addrs(
+        &self,
+        application_id: Uuid,
+    ) -> Result<Vec<(lorawan::Eui64, Option<lorawan::DevAddr>)>, StorageError> {
+        let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> = fetch!(
+            self,
+            fetch_all,
+            "SELECT dev_eui, dev_addr FROM device WHERE application_id = $1",
+            application_id,
+        )
+        .map_err(db_error(Object::Application(application_id)))?;
+        let corrupt = |reason: &str| StorageError::Corrupt {
+            object: Object::Table("device"),
+            reason: reason.to_owned(),
+        };
+        rows.into_iter()
+            .map(|(eui, addr)| {
+                let eui = <[u8; 8]>::try_from(eui.as_slice())
+                    .map_err(|_| corrupt("dev_eui is not 8 bytes"))?;
+                let addr = addr
+                    .map(|a| {
+                        <[u8; 4]>::try_from(a.as_slice())
+                            .map(lorawan::DevAddr::from_be_bytes)
+                            .map_err(|_| corrupt("dev_addr is not 4 bytes"))
+                    })
+                    .transpose()?;
+                Ok((lorawan::Eui64::from_be_bytes(eui), addr))
+            })
+            .collect()
+    }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::error::{Object, StorageError, db_error, write_error};
 use super::list::{Arg, Listing, Orders};
 use super::rows::{db_time, stamps};
-use super::{ListQuery, Page, Storage, execute, execute_by_key, fetch};
+use super::{ListQuery, Page, Storage, execute, execute_by_key, fetch, with_pool};
 use crate::model::{ApiKey, Stamps, TenantUser, User};
 
 /// The columns of [`UserRow`].
@@ -131,6 +131,62 @@ impl Storage {
         )
         .map_err(db_error(Object::User(user.id)))?;
         Ok(())
+    }
+
+    /// Stores a new user with its memberships, in one transaction: all or
+    /// nothing.
+    ///
+    /// [`StorageError::AlreadyExists`] if its id or email is taken,
+    /// [`StorageError::NotFound`] if a tenant does not exist.
+    pub async fn create_user_with_tenants(
+        &self,
+        user: &User,
+        tenants: &[TenantUser],
+    ) -> Result<(), StorageError> {
+        let object = Object::User(user.id);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(db_error(object))?;
+            sqlx::query(
+                "INSERT INTO \"user\" (id, created_at, updated_at, email, is_admin, is_active, \
+                 email_verified, note, password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(user.id)
+            .bind(db_time(user.stamps.created_at))
+            .bind(db_time(user.stamps.updated_at))
+            .bind(&user.email)
+            .bind(user.is_admin)
+            .bind(user.is_active)
+            .bind(user.email_verified)
+            .bind(&user.note)
+            .bind(&user.password_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error(object))?;
+            for m in tenants {
+                sqlx::query(
+                    "INSERT INTO tenant_user (tenant_id, user_id, created_at, updated_at, \
+                     is_admin, is_device_admin, is_gateway_admin) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(m.tenant_id)
+                .bind(user.id)
+                .bind(db_time(m.stamps.created_at))
+                .bind(db_time(m.stamps.updated_at))
+                .bind(m.is_admin)
+                .bind(m.is_device_admin)
+                .bind(m.is_gateway_admin)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_error(
+                    Object::TenantUser {
+                        tenant_id: m.tenant_id,
+                        user_id: user.id,
+                    },
+                    Object::Tenant(m.tenant_id),
+                ))?;
+            }
+            tx.commit().await.map_err(db_error(object))
+        })
     }
 
     /// The user with this id.
@@ -418,5 +474,33 @@ impl Storage {
         list.run::<ApiKeyRow>(self, query)
             .await?
             .try_map(|r| Ok(ApiKey::from(r)))
+    }
+
+    /// The server setting `key`, stored as `make()` gives it if there is
+    /// none yet. Several instances starting at once agree: the first write
+    /// wins and every instance returns it.
+    pub async fn server_setting_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, StorageError> {
+        let object = Object::Table("server_setting");
+        execute!(
+            self,
+            "INSERT INTO server_setting (key, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING",
+            key,
+            make(),
+            db_time(crate::model::now_micros()),
+        )
+        .map_err(db_error(object))?;
+        let (value,): (String,) = fetch!(
+            self,
+            fetch_one,
+            "SELECT value FROM server_setting WHERE key = $1",
+            key,
+        )
+        .map_err(db_error(object))?;
+        Ok(value)
     }
 }

@@ -1,0 +1,12 @@
+-- (SQLite) Per-application integrations (ChirpStack's `application_integration`):
+-- one row per application and kind (`http`, ...), its settings as a JSON
+-- object. Removed with the application.
+
+create table application_integration (
+    application_id blob not null references application on delete cascade,
+    kind text not null,
+    created_at datetime not null,
+    updated_at datetime not null,
+    configuration text not null default '{}',
+    primary key (application_id, kind)
+);

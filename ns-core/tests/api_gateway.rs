@@ -1,0 +1,626 @@
+//! `GatewayService` over a real socket, on SQLite and PostgreSQL: every
+//! method, and who may call it.
+
+#[macro_use]
+#[path = "support/db.rs"]
+mod db;
+#[macro_use]
+#[path = "support/api.rs"]
+mod api;
+
+use std::time::{Duration, SystemTime};
+
+use api::{TestApi, assert_code, req};
+use db::TestDb;
+use lorawan::Eui64;
+use ns_core::api::proto::{self as pb, gateway_service_client::GatewayServiceClient};
+use ns_core::model::{Gateway, Tenant};
+use packet_forwarder::gw::common::Location;
+use tonic::Code;
+use uuid::Uuid;
+
+api_on_both_backends!(
+    gateways_round_trip,
+    gateway_list_orders_searches_and_reports_state,
+    tenant_gateway_limits_are_enforced,
+    bad_input_is_refused_by_field,
+    gateway_authorization_matrix,
+    unsupported_methods_are_unimplemented,
+);
+
+fn client(api: &TestApi) -> GatewayServiceClient<tonic::transport::Channel> {
+    GatewayServiceClient::new(api.channel.clone())
+}
+
+async fn tenant(api: &TestApi, name: &str) -> Uuid {
+    let t = Tenant::new(name);
+    api.db.storage.create_tenant(&t).await.unwrap();
+    t.id
+}
+
+fn gateway(tenant: Uuid, id: &str, name: &str) -> pb::Gateway {
+    pb::Gateway {
+        gateway_id: id.into(),
+        name: name.into(),
+        description: "on the roof".into(),
+        location: Some(Location {
+            latitude: 52.25,
+            longitude: 4.5,
+            altitude: 12.5,
+            ..Default::default()
+        }),
+        tenant_id: tenant.to_string(),
+        tags: [("k".to_string(), "v".to_string())].into(),
+        metadata: Default::default(),
+        stats_interval: 30,
+        downlink_priority: 0,
+    }
+}
+
+async fn create(api: &TestApi, g: pb::Gateway) {
+    client(api)
+        .create(req(
+            pb::CreateGatewayRequest { gateway: Some(g) },
+            &api.admin,
+        ))
+        .await
+        .unwrap();
+}
+
+async fn get(api: &TestApi, id: &str) -> Result<pb::GetGatewayResponse, tonic::Status> {
+    client(api)
+        .get(req(
+            pb::GetGatewayRequest {
+                gateway_id: id.into(),
+            },
+            &api.admin,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn list(
+    api: &TestApi,
+    r: pb::ListGatewaysRequest,
+    token: &str,
+) -> Result<pb::ListGatewaysResponse, tonic::Status> {
+    client(api)
+        .list(req(r, token))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn gateways_round_trip(api: &TestApi) {
+    let mut c = client(api);
+    let t = tenant(api, "acme").await;
+    let want = gateway(t, "0101010101010101", "gw one");
+    create(api, want.clone()).await;
+    assert_code(
+        c.create(req(
+            pb::CreateGatewayRequest {
+                gateway: Some(want.clone()),
+            },
+            &api.admin,
+        ))
+        .await,
+        Code::AlreadyExists,
+    );
+    let got = get(api, "0101010101010101").await.unwrap();
+    assert_eq!(got.gateway, Some(want.clone()));
+    assert!(got.created_at.is_some() && got.updated_at.is_some());
+    assert_eq!(got.last_seen_at, None);
+
+    // The metadata is the gateway's own: an update does not change it.
+    let mut stored = api
+        .db
+        .storage
+        .get_gateway(Eui64::from_u64(0x0101_0101_0101_0101))
+        .await
+        .unwrap();
+    stored.metadata.insert("fw".into(), "1.2".into());
+    api.db.storage.update_gateway(&stored).await.unwrap();
+
+    let mut changed = want.clone();
+    changed.name = "gw one renamed".into();
+    changed.description = String::new();
+    changed.location = Some(Location {
+        latitude: -1.5,
+        longitude: 100.25,
+        altitude: -3.0,
+        ..Default::default()
+    });
+    changed.tags.clear();
+    changed.stats_interval = 60;
+    changed.metadata = [("ignored".to_string(), "x".to_string())].into();
+    c.update(req(
+        pb::UpdateGatewayRequest {
+            gateway: Some(changed.clone()),
+        },
+        &api.admin,
+    ))
+    .await
+    .unwrap();
+    let got = get(api, "0101010101010101").await.unwrap();
+    changed.metadata = [("fw".to_string(), "1.2".to_string())].into();
+    assert_eq!(got.gateway, Some(changed));
+    assert!(got.updated_at.unwrap().seconds >= got.created_at.unwrap().seconds);
+
+    c.delete(req(
+        pb::DeleteGatewayRequest {
+            gateway_id: "0101010101010101".into(),
+        },
+        &api.admin,
+    ))
+    .await
+    .unwrap();
+    assert_code(get(api, "0101010101010101").await, Code::NotFound);
+    assert_code(
+        c.delete(req(
+            pb::DeleteGatewayRequest {
+                gateway_id: "0101010101010101".into(),
+            },
+            &api.admin,
+        ))
+        .await,
+        Code::NotFound,
+    );
+}
+
+async fn gateway_list_orders_searches_and_reports_state(api: &TestApi) {
+    let t = tenant(api, "acme").await;
+    let other = tenant(api, "other").await;
+    for (id, name) in [
+        ("00000000000000c1", "charlie"),
+        ("00000000000000a3", "alpha"),
+        ("00000000000000b2", "bravo"),
+    ] {
+        create(api, gateway(t, id, name)).await;
+    }
+    create(api, gateway(other, "00000000000000d4", "delta")).await;
+    let s = &api.db.storage;
+    // bravo heard now (online), charlie an hour ago (offline: 2 × 30 s),
+    // alpha never.
+    s.update_gateway_last_seen(Eui64::from_u64(0xb2), SystemTime::now())
+        .await
+        .unwrap();
+    s.update_gateway_last_seen(
+        Eui64::from_u64(0xc1),
+        SystemTime::now() - Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    let mut meta = s.get_gateway(Eui64::from_u64(0xa3)).await.unwrap();
+    meta.metadata.insert("model".into(), "x".into());
+    s.update_gateway(&meta).await.unwrap();
+
+    let base = pb::ListGatewaysRequest {
+        tenant_id: t.to_string(),
+        limit: 10,
+        ..Default::default()
+    };
+    let names = |page: &pb::ListGatewaysResponse| -> Vec<String> {
+        page.result.iter().map(|g| g.name.clone()).collect()
+    };
+    use pb::list_gateways_request::OrderBy;
+
+    let page = list(api, base.clone(), &api.admin).await.unwrap();
+    assert_eq!(page.total_count, 3);
+    assert_eq!(names(&page), ["alpha", "bravo", "charlie"]);
+    let states: Vec<_> = page.result.iter().map(|g| g.state()).collect();
+    assert_eq!(
+        states,
+        [
+            pb::GatewayState::NeverSeen,
+            pb::GatewayState::Online,
+            pb::GatewayState::Offline
+        ]
+    );
+    assert_eq!(page.result[0].properties["model"], "x");
+    assert_eq!(page.result[0].tenant_id, t.to_string());
+    assert_eq!(page.result[0].location.unwrap().latitude, 52.25);
+    assert!(page.result[1].last_seen_at.is_some());
+
+    let mut r = base.clone();
+    r.order_by = OrderBy::GatewayId.into();
+    r.order_by_desc = true;
+    assert_eq!(
+        names(&list(api, r, &api.admin).await.unwrap()),
+        ["charlie", "bravo", "alpha"]
+    );
+    let mut r = base.clone();
+    r.order_by = OrderBy::LastSeenAt.into();
+    r.order_by_desc = true;
+    assert_eq!(
+        names(&list(api, r, &api.admin).await.unwrap()),
+        ["bravo", "charlie", "alpha"]
+    );
+    let mut r = base.clone();
+    r.limit = 1;
+    r.offset = 2;
+    let page = list(api, r, &api.admin).await.unwrap();
+    assert_eq!(
+        (page.total_count, names(&page)),
+        (3, vec!["charlie".into()])
+    );
+    let mut r = base.clone();
+    r.search = "RAV".into();
+    assert_eq!(names(&list(api, r, &api.admin).await.unwrap()), ["bravo"]);
+    let mut r = base.clone();
+    r.search = "c1".into();
+    assert_eq!(names(&list(api, r, &api.admin).await.unwrap()), ["charlie"]);
+
+    // Global admins may list every tenant's; members must name theirs.
+    let all = pb::ListGatewaysRequest {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        list(api, all.clone(), &api.admin)
+            .await
+            .unwrap()
+            .total_count,
+        4
+    );
+    let (_, member) = api.user(&[(t, [false, false, false])]).await;
+    let status = list(api, all, &member).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("tenant_id"), "{status:?}");
+    assert_eq!(list(api, base, &member).await.unwrap().total_count, 3);
+}
+
+async fn tenant_gateway_limits_are_enforced(api: &TestApi) {
+    let mut c = client(api);
+    let t = tenant(api, "acme").await;
+    let mut stored = api.db.storage.get_tenant(t).await.unwrap();
+    stored.can_have_gateways = false;
+    api.db.storage.update_tenant(&stored).await.unwrap();
+    let status = c
+        .create(req(
+            pb::CreateGatewayRequest {
+                gateway: Some(gateway(t, "0000000000000001", "one")),
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("can_have_gateways"), "{status:?}");
+
+    stored.can_have_gateways = true;
+    stored.max_gateway_count = 1;
+    api.db.storage.update_tenant(&stored).await.unwrap();
+    create(api, gateway(t, "0000000000000001", "one")).await;
+    let status = c
+        .create(req(
+            pb::CreateGatewayRequest {
+                gateway: Some(gateway(t, "0000000000000002", "two")),
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("max_gateway_count"), "{status:?}");
+    // Another tenant's gateways do not count.
+    let other = tenant(api, "other").await;
+    create(api, gateway(other, "0000000000000003", "three")).await;
+    let page = list(
+        api,
+        pb::ListGatewaysRequest {
+            tenant_id: t.to_string(),
+            limit: 10,
+            ..Default::default()
+        },
+        &api.admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.total_count, 1);
+}
+
+async fn bad_input_is_refused_by_field(api: &TestApi) {
+    let mut c = client(api);
+    let t = tenant(api, "acme").await;
+    let good = gateway(t, "0000000000000001", "one");
+    for (bad, field) in [
+        (
+            pb::Gateway {
+                gateway_id: "0102".into(),
+                ..good.clone()
+            },
+            "gateway.gateway_id",
+        ),
+        (
+            pb::Gateway {
+                gateway_id: String::new(),
+                ..good.clone()
+            },
+            "gateway.gateway_id",
+        ),
+        (
+            pb::Gateway {
+                name: " ".into(),
+                ..good.clone()
+            },
+            "gateway.name",
+        ),
+        (
+            pb::Gateway {
+                tenant_id: "x".into(),
+                ..good.clone()
+            },
+            "gateway.tenant_id",
+        ),
+    ] {
+        let status = c
+            .create(req(
+                pb::CreateGatewayRequest { gateway: Some(bad) },
+                &api.admin,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    }
+    let status = c
+        .create(req(pb::CreateGatewayRequest { gateway: None }, &api.admin))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    // A tenant that does not exist: NOT_FOUND for an admin.
+    assert_code(
+        c.create(req(
+            pb::CreateGatewayRequest {
+                gateway: Some(pb::Gateway {
+                    tenant_id: Uuid::new_v4().to_string(),
+                    ..good.clone()
+                }),
+            },
+            &api.admin,
+        ))
+        .await,
+        Code::NotFound,
+    );
+    // Nothing was written.
+    let all = pb::ListGatewaysRequest {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(list(api, all, &api.admin).await.unwrap().total_count, 0);
+
+    // Updates: refused by field, the gateway unchanged.
+    create(api, good.clone()).await;
+    let other = tenant(api, "other").await;
+    for (bad, field) in [
+        (
+            pb::Gateway {
+                tenant_id: other.to_string(),
+                ..good.clone()
+            },
+            "gateway.tenant_id",
+        ),
+        (
+            pb::Gateway {
+                name: String::new(),
+                ..good.clone()
+            },
+            "gateway.name",
+        ),
+    ] {
+        let status = c
+            .update(req(
+                pb::UpdateGatewayRequest { gateway: Some(bad) },
+                &api.admin,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert!(status.message().contains(field), "{field}: {status:?}");
+    }
+    assert_eq!(
+        get(api, "0000000000000001").await.unwrap().gateway,
+        Some(good)
+    );
+    let status = get(api, "nope").await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("gateway_id"), "{status:?}");
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Get,
+    Update,
+    Delete,
+    List,
+}
+
+async fn attempt(api: &TestApi, t: Uuid, token: &str, op: Op, n: u64) -> Result<(), tonic::Status> {
+    let mut c = client(api);
+    match op {
+        Op::Create => {
+            let id = Eui64::from_u64(0x1000 + n).to_string();
+            c.create(req(
+                pb::CreateGatewayRequest {
+                    gateway: Some(gateway(t, &id, "new")),
+                },
+                token,
+            ))
+            .await
+            .map(drop)
+        }
+        Op::Get => c
+            .get(req(
+                pb::GetGatewayRequest {
+                    gateway_id: "0000000000000001".into(),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        Op::Update => c
+            .update(req(
+                pb::UpdateGatewayRequest {
+                    gateway: Some(gateway(t, "0000000000000001", &format!("renamed {n}"))),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        Op::Delete => {
+            let id = Eui64::from_u64(0x2000 + n);
+            api.db
+                .storage
+                .create_gateway(&Gateway::new(id, t, "doomed"))
+                .await
+                .unwrap();
+            c.delete(req(
+                pb::DeleteGatewayRequest {
+                    gateway_id: id.to_string(),
+                },
+                token,
+            ))
+            .await
+            .map(drop)
+        }
+        Op::List => c
+            .list(req(
+                pb::ListGatewaysRequest {
+                    tenant_id: t.to_string(),
+                    limit: 10,
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+    }
+}
+
+async fn gateway_authorization_matrix(api: &TestApi) {
+    let t = tenant(api, "acme").await;
+    let other = tenant(api, "other").await;
+    create(api, gateway(t, "0000000000000001", "one")).await;
+    let roles: Vec<(&str, String, bool)> = vec![
+        ("global admin", api.admin.clone(), true),
+        (
+            "tenant admin",
+            api.user(&[(t, [true, false, false])]).await.1,
+            true,
+        ),
+        (
+            "device admin",
+            api.user(&[(t, [false, true, false])]).await.1,
+            false,
+        ),
+        (
+            "gateway admin",
+            api.user(&[(t, [false, false, true])]).await.1,
+            true,
+        ),
+        (
+            "member",
+            api.user(&[(t, [false, false, false])]).await.1,
+            false,
+        ),
+        ("tenant key", api.key(Some(t), false).await.1, true),
+        ("read-only key", api.key(Some(t), true).await.1, false),
+    ];
+    let mut n = 0;
+    for (role, token, writes) in &roles {
+        for op in [Op::Create, Op::Get, Op::Update, Op::Delete, Op::List] {
+            n += 1;
+            let may = *writes || matches!(op, Op::Get | Op::List);
+            let result = attempt(api, t, token, op, n).await;
+            if may {
+                assert!(result.is_ok(), "{role} {op:?}: {result:?}");
+            } else {
+                assert_code(result, Code::PermissionDenied);
+            }
+        }
+    }
+    // Another tenant's admin: denied everything, whether or not it exists.
+    let (_, outsider) = api.user(&[(other, [true, false, false])]).await;
+    for op in [Op::Create, Op::Get, Op::Update, Op::Delete, Op::List] {
+        n += 1;
+        assert_code(
+            attempt(api, t, &outsider, op, n).await,
+            Code::PermissionDenied,
+        );
+    }
+    let missing = pb::GetGatewayRequest {
+        gateway_id: "00000000000fffff".into(),
+    };
+    assert_code(
+        client(api).get(req(missing.clone(), &outsider)).await,
+        Code::PermissionDenied,
+    );
+    assert_code(
+        client(api).get(req(missing, &api.admin)).await,
+        Code::NotFound,
+    );
+    // Listing another tenant's, or one that does not exist, looks the same.
+    for tenant_id in [t, Uuid::new_v4()] {
+        let r = pb::ListGatewaysRequest {
+            tenant_id: tenant_id.to_string(),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_code(list(api, r, &outsider).await, Code::PermissionDenied);
+    }
+}
+
+async fn unsupported_methods_are_unimplemented(api: &TestApi) {
+    let mut c = client(api);
+    let token = &api.admin;
+    let status = c
+        .generate_client_certificate(req(
+            pb::GenerateGatewayClientCertificateRequest::default(),
+            token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(status.message().contains("not supported"), "{status:?}");
+    assert_code(
+        c.get_metrics(req(pb::GetGatewayMetricsRequest::default(), token))
+            .await,
+        Code::Unimplemented,
+    );
+    assert_code(
+        c.get_duty_cycle_metrics(req(pb::GetGatewayDutyCycleMetricsRequest::default(), token))
+            .await,
+        Code::Unimplemented,
+    );
+    let status = c
+        .get_relay_gateway(req(pb::GetRelayGatewayRequest::default(), token))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(status.message().contains("relay gateways"), "{status:?}");
+    assert_code(
+        c.list_relay_gateways(req(pb::ListRelayGatewaysRequest::default(), token))
+            .await,
+        Code::Unimplemented,
+    );
+    assert_code(
+        c.update_relay_gateway(req(pb::UpdateRelayGatewayRequest::default(), token))
+            .await,
+        Code::Unimplemented,
+    );
+    assert_code(
+        c.delete_relay_gateway(req(pb::DeleteRelayGatewayRequest::default(), token))
+            .await,
+        Code::Unimplemented,
+    );
+    let r = pb::ListGatewaysRequest {
+        multicast_group_id: Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    assert_code(list(api, r, token).await, Code::Unimplemented);
+    assert_code(
+        c.get_metrics(tonic::Request::new(pb::GetGatewayMetricsRequest::default()))
+            .await,
+        Code::Unauthenticated,
+    );
+}

@@ -26,6 +26,8 @@
 //! - [`gateway_backend`]: the MQTT gateway backend of a region: `up`,
 //!   `stats` and `ack` events in (protobuf or JSON), `down` and `config`
 //!   commands out in the encoding each gateway speaks.
+//! - [`api`]: the management API: ChirpStack's gRPC services with gRPC-web
+//!   and REST/JSON, its tokens and password hashes, one authorization table.
 //!
 //! ```
 //! use ns_core::model::{MacVersion, Tenant};

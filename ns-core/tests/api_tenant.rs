@@ -373,4 +373,9 @@ async fn unauthenticated_calls_are_refused(api: &TestApi) {
     c.list(req(list.clone(), &token)).await.unwrap();
     api.db.storage.delete_api_key(key.id).await.unwrap();
     assert_code(c.list(req(list, &token)).await, Code::Unauthenticated);
+    // Every answer is counted by its code.
+    let counted: std::collections::HashMap<_, _> =
+        api.state.counters.snapshot().into_iter().collect();
+    assert_eq!(counted.get("UNAUTHENTICATED"), Some(&5), "{counted:?}");
+    assert_eq!(counted.get("OK"), Some(&1), "{counted:?}");
 }

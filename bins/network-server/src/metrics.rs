@@ -23,6 +23,7 @@ pub(crate) struct State {
     udp: Option<Arc<UdpBackend>>,
     gateways: Vec<Arc<GatewayBackend>>,
     mqtt: Option<Arc<MqttPublisher>>,
+    api: Option<Arc<ns_core::api::ApiState>>,
 }
 
 impl State {
@@ -32,6 +33,7 @@ impl State {
             udp: server.udp.clone(),
             gateways: server.mqtt_gateways.clone(),
             mqtt: server.mqtt_integration.clone(),
+            api: server.api.as_ref().map(|a| Arc::clone(a.state())),
         }
     }
 }
@@ -125,6 +127,13 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
             for (labels, counters) in &backends {
                 write_sample(&mut out, name, labels, read(counters));
             }
+        }
+    }
+    if let Some(api) = &state.api {
+        let name = "ns_api_requests_total";
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (code, n) in api.counters.snapshot() {
+            write_sample(&mut out, name, &[("code", code.to_owned())], n);
         }
     }
     if let Some(mqtt) = &state.mqtt {

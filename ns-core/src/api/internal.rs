@@ -128,9 +128,6 @@ impl InternalService for InternalApi {
             // Spend the time a check would, so timing tells nothing.
             let hasher = s.hasher.clone();
             let _ = tokio::task::spawn_blocking(move || hasher.hash(&req.password)).await;
-            s.counters
-                .unauthenticated
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(refused());
         };
         let stored = user.password_hash.clone();
@@ -140,9 +137,6 @@ impl InternalService for InternalApi {
                 .await
                 .map_err(|_| Status::internal("password check failed"))?;
         if !matches!(ok, Ok(true)) || !user.is_active {
-            s.counters
-                .unauthenticated
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(refused());
         }
         // Hashes from ChirpStack (fewer rounds) are upgraded on login.

@@ -51,7 +51,29 @@ pub fn grpc_router(state: &Arc<ApiState>) -> Router {
     routes
         .prepare()
         .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            count_answers,
+        ))
         .layer(tonic_web::GrpcWebLayer::new())
+}
+
+/// Counts every answer by its gRPC status: an error is answered at once
+/// with `grpc-status` in the headers; a success carries it in the trailers.
+async fn count_answers(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(tonic::Code::Ok, tonic::Code::from_i32);
+    state.counters.record(code);
+    response
 }
 
 /// The whole API: gRPC, gRPC-web and REST/JSON.
@@ -65,6 +87,7 @@ pub fn router(state: &Arc<ApiState>) -> Router {
 #[derive(Debug)]
 pub struct ApiServer {
     addr: SocketAddr,
+    state: Arc<ApiState>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -78,7 +101,12 @@ impl ApiServer {
                 tracing::error!(error = %e, "the API server stopped");
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, state, task })
+    }
+
+    /// Its state (counters, live log).
+    pub fn state(&self) -> &Arc<ApiState> {
+        &self.state
     }
 
     /// Where it listens.

@@ -40,17 +40,55 @@ pub trait ChangeListener: Send + Sync {
     fn device_profile_changed(&self, id: Uuid);
 }
 
-/// Counters of the API, for `/metrics`.
+/// Counters of the API, for `/metrics`: calls answered, by gRPC status
+/// code (REST calls included: they are gRPC calls inside).
 #[derive(Debug, Default)]
 pub struct ApiCounters {
-    /// Requests answered.
-    pub requests: AtomicU64,
-    /// Requests refused as unauthenticated (no, bad or expired token).
-    pub unauthenticated: AtomicU64,
-    /// Requests refused as not permitted.
-    pub denied: AtomicU64,
-    /// Requests refused for invalid arguments.
-    pub invalid: AtomicU64,
+    by_code: [AtomicU64; 17],
+}
+
+impl ApiCounters {
+    /// Counts one call answered with `code`.
+    pub fn record(&self, code: tonic::Code) {
+        if let Some(c) = self.by_code.get(code as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Calls answered so far, by code name (`OK`, `INVALID_ARGUMENT`, …),
+    /// codes never answered left out.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        (0..17)
+            .filter_map(|i| {
+                let n = self.by_code[i as usize].load(Ordering::Relaxed);
+                (n > 0).then(|| (code_name(tonic::Code::from_i32(i)), n))
+            })
+            .collect()
+    }
+}
+
+/// The name gRPC gives a status code.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 /// The API's settings.
@@ -129,17 +167,6 @@ impl ApiState {
 
     /// The caller of `request`, from its `authorization: Bearer <token>`.
     pub async fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let result = self.principal_inner(request).await;
-        if result.is_err() {
-            self.counters
-                .unauthenticated
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        result
-    }
-
-    async fn principal_inner<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         let header = request
             .metadata()
             .get("authorization")
@@ -186,7 +213,6 @@ impl ApiState {
         if allowed(principal, action) {
             Ok(())
         } else {
-            self.counters.denied.fetch_add(1, Ordering::Relaxed);
             Err(Status::permission_denied(format!(
                 "not permitted: {:?} of {:?}",
                 action.verb, action.kind
@@ -223,17 +249,13 @@ impl ApiState {
             Err(StorageError::NotFound(object)) if principal.is_admin() => {
                 Err(Status::not_found(format!("{object} does not exist")))
             }
-            Err(StorageError::NotFound(_)) => {
-                self.counters.denied.fetch_add(1, Ordering::Relaxed);
-                Err(Status::permission_denied("not permitted"))
-            }
+            Err(StorageError::NotFound(_)) => Err(Status::permission_denied("not permitted")),
             Err(e) => Err(status(e)),
         }
     }
 
-    /// Counts an invalid argument and returns its status.
+    /// An INVALID_ARGUMENT status (counted with every answer by code).
     pub fn invalid(&self, message: impl Into<String>) -> Status {
-        self.counters.invalid.fetch_add(1, Ordering::Relaxed);
         Status::invalid_argument(message)
     }
 

@@ -26,6 +26,7 @@ api_on_both_backends!(
     global_search_is_scoped,
     summaries_regions_and_version,
     device_events_are_streamed_live,
+    frames_are_streamed_live,
 );
 
 fn new_user(email: &str) -> pb::CreateUserRequest {
@@ -642,6 +643,81 @@ async fn device_events_are_streamed_live(api: &TestApi) {
         c.stream_device_events(req(
             pb::StreamDeviceEventsRequest {
                 dev_eui: dev_eui.to_string(),
+            },
+            &stranger,
+        ))
+        .await,
+        Code::PermissionDenied,
+    );
+}
+
+async fn frames_are_streamed_live(api: &TestApi) {
+    use ns_core::dedup::UplinkFrameSet;
+    use ns_core::pipeline::{EventSink, FrameLog};
+    use packet_forwarder::gw;
+    let s = &api.db.storage;
+    let t = Tenant::new("t");
+    s.create_tenant(&t).await.unwrap();
+    let gateway_id = lorawan::Eui64::from_u64(0x0016_c001_ff10_a235);
+    s.create_gateway(&Gateway::new(gateway_id, t.id, "roof"))
+        .await
+        .unwrap();
+    let (_, member) = api.user(&[(t.id, [false, false, false])]).await;
+    let mut c = InternalServiceClient::new(api.channel.clone());
+    let mut stream = c
+        .stream_gateway_frames(req(
+            pb::StreamGatewayFramesRequest {
+                gateway_id: gateway_id.to_string(),
+            },
+            &member,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // An unconfirmed data uplink from DevAddr 01020304, FCnt 7.
+    let phy = vec![
+        0x40, 0x04, 0x03, 0x02, 0x01, 0x00, 0x07, 0x00, 0xaa, 0xbb, 0xcc, 0xdd,
+    ];
+    let set = UplinkFrameSet::new(
+        "eu868",
+        phy,
+        gw::UplinkTxInfo {
+            frequency: 868_100_000,
+            ..Default::default()
+        },
+        vec![gw::UplinkRxInfo {
+            gateway_id: gateway_id.to_string(),
+            rssi: -80,
+            ..Default::default()
+        }],
+        std::time::Instant::now(),
+    );
+    let item = loop {
+        api.state.live.frame(FrameLog::Uplink {
+            set: &set,
+            dev_eui: None,
+        });
+        if let Ok(item) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), stream.message()).await
+        {
+            break item.unwrap().unwrap();
+        }
+    };
+    assert_eq!(item.description, "UnconfirmedDataUp");
+    assert_eq!(
+        item.properties.get("DevAddr").map(String::as_str),
+        Some("01020304")
+    );
+    assert_eq!(item.properties.get("FCnt").map(String::as_str), Some("7"));
+    let body: serde_json::Value = serde_json::from_str(&item.body).unwrap();
+    assert_eq!(body["rxInfo"][0]["gatewayId"], gateway_id.to_string());
+    assert_eq!(body["txInfo"]["frequency"], 868_100_000);
+    // Another tenant's member may not watch the gateway.
+    let (_, stranger) = api.user(&[]).await;
+    assert_code(
+        c.stream_gateway_frames(req(
+            pb::StreamGatewayFramesRequest {
+                gateway_id: gateway_id.to_string(),
             },
             &stranger,
         ))

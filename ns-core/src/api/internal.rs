@@ -3,8 +3,7 @@
 //! events, regions and the version.
 //!
 //! Not supported yet, answered UNIMPLEMENTED with a message saying so:
-//! OpenID Connect and OAuth2 logins (`Settings` reports them disabled) and
-//! the live frame logs (`StreamGatewayFrames`, `StreamDeviceFrames`).
+//! OpenID Connect and OAuth2 logins (`Settings` reports them disabled).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,6 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::{needs_rehash, verify_password};
 use super::authz::{Action, Kind, Principal, Verb};
+use super::live::Stream;
 use super::proto::{self as api, internal_service_server::InternalService};
 use super::service::{
     ApiState, Target, parse_eui, parse_optional_uuid, region_to_proto, required, status, timestamp,
@@ -48,6 +48,28 @@ impl InternalApi {
                 Ok(None)
             }
         }
+    }
+
+    /// The live items of `stream` from now on, until the caller goes away.
+    fn watch(&self, stream: Stream) -> BoxStream<api::LogItem> {
+        let mut rx = self.0.live.subscribe();
+        let (tx, out) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(item) if item.stream == stream => {
+                        if tx.send(Ok(item.item.clone())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        Box::pin(futures_util::stream::unfold(out, |mut out| async move {
+            out.recv().await.map(|item| (item, out))
+        }))
     }
 
     /// Authorizes managing API keys: global ones for admins, a tenant's for
@@ -372,21 +394,26 @@ impl InternalService for InternalApi {
 
     async fn stream_gateway_frames(
         &self,
-        _request: Request<api::StreamGatewayFramesRequest>,
+        request: Request<api::StreamGatewayFramesRequest>,
     ) -> Result<Response<BoxStream<api::LogItem>>, Status> {
-        Err(Status::unimplemented(
-            "live gateway frame logs are not available in this server yet",
-        ))
+        let s = &self.0;
+        let who = s.principal(&request).await?;
+        let gateway_id = parse_eui("gateway_id", &request.get_ref().gateway_id)?;
+        let tenant = s.tenant_of(&who, Target::Gateway(gateway_id)).await?;
+        s.authorize(&who, Action::new(Kind::Gateway, Verb::Read, Some(tenant)))?;
+        Ok(Response::new(self.watch(Stream::GatewayFrames(gateway_id))))
     }
 
     async fn stream_device_frames(
         &self,
-        _request: Request<api::StreamDeviceFramesRequest>,
+        request: Request<api::StreamDeviceFramesRequest>,
     ) -> Result<Response<BoxStream<api::LogItem>>, Status> {
-        Err(Status::unimplemented(
-            "live device frame logs are not available in this server yet; \
-             StreamDeviceEvents shows the device's events",
-        ))
+        let s = &self.0;
+        let who = s.principal(&request).await?;
+        let dev_eui = parse_eui("dev_eui", &request.get_ref().dev_eui)?;
+        let tenant = s.tenant_of(&who, Target::Device(dev_eui)).await?;
+        s.authorize(&who, Action::new(Kind::Device, Verb::Read, Some(tenant)))?;
+        Ok(Response::new(self.watch(Stream::DeviceFrames(dev_eui))))
     }
 
     async fn stream_device_events(
@@ -398,25 +425,7 @@ impl InternalService for InternalApi {
         let dev_eui = parse_eui("dev_eui", &request.get_ref().dev_eui)?;
         let tenant = s.tenant_of(&who, Target::Device(dev_eui)).await?;
         s.authorize(&who, Action::new(Kind::Device, Verb::Read, Some(tenant)))?;
-        let mut rx = s.live.subscribe();
-        let (tx, out) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(item) if item.dev_eui == dev_eui => {
-                        if tx.send(Ok(item.item.clone())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
-        let stream = futures_util::stream::unfold(out, |mut out| async move {
-            out.recv().await.map(|item| (item, out))
-        });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.watch(Stream::DeviceEvents(dev_eui))))
     }
 
     async fn list_regions(

@@ -186,7 +186,11 @@ impl Shared {
                 sent_at: tokio::time::Instant::now(),
             },
         );
-        if !self.send(&set.region_config_id, &accepted.downlink) {
+        self.log_frame(super::FrameLog::Uplink {
+            set: &set,
+            dev_eui: Some(dev_eui),
+        });
+        if !self.send(&set.region_config_id, &accepted.downlink, Some(dev_eui)) {
             self.forget(downlink_id);
         }
         self.publish(Event::Join(join_event(

@@ -259,6 +259,31 @@ impl DownlinkSender for FirstOf {
 pub trait EventSink: Send + Sync + 'static {
     /// Takes one event.
     fn publish(&self, event: &Event);
+
+    /// Takes a frame as it went over the air, for live frame logs. The
+    /// default ignores it.
+    fn frame(&self, _frame: FrameLog<'_>) {}
+}
+
+/// A frame as it went over the air ([`EventSink::frame`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum FrameLog<'a> {
+    /// An uplink as its gateways heard it; with the device once the
+    /// server knows which it is (then logged a second time).
+    Uplink {
+        /// The de-duplicated receptions.
+        set: &'a UplinkFrameSet,
+        /// The device, once identified.
+        dev_eui: Option<Eui64>,
+    },
+    /// A downlink as handed to its gateway.
+    Downlink {
+        /// The downlink.
+        frame: &'a gw::DownlinkFrame,
+        /// The device it is for.
+        dev_eui: Option<Eui64>,
+    },
 }
 
 impl EventSink for MqttPublisher {
@@ -598,8 +623,21 @@ impl Shared {
         }
     }
 
-    /// Sends a downlink through the region's backend.
-    fn send(&self, region_config_id: &str, frame: &gw::DownlinkFrame) -> bool {
+    /// Hands a frame to the sinks' frame logs.
+    fn log_frame(&self, frame: FrameLog<'_>) {
+        for sink in &self.sinks {
+            sink.frame(frame);
+        }
+    }
+
+    /// Sends a downlink (for `dev_eui`, if known) through the region's
+    /// backend.
+    fn send(
+        &self,
+        region_config_id: &str,
+        frame: &gw::DownlinkFrame,
+        dev_eui: Option<Eui64>,
+    ) -> bool {
         let Some(sender) = self.senders.get(region_config_id) else {
             self.counters.bump(&self.counters.downlink_errors);
             warn!(
@@ -611,6 +649,7 @@ impl Shared {
         match sender.send_downlink(frame) {
             Ok(()) => {
                 self.counters.bump(&self.counters.downlinks_sent);
+                self.log_frame(FrameLog::Downlink { frame, dev_eui });
                 true
             }
             Err(error) => {
@@ -625,6 +664,10 @@ impl Shared {
         let Some(set) = self.filter_gateways(set).await else {
             return;
         };
+        self.log_frame(FrameLog::Uplink {
+            set: &set,
+            dev_eui: None,
+        });
         let mtype = set.phy_payload.first().map(|b| b >> 5);
         match mtype {
             Some(0b000) => self.handle_join_request(set).await,

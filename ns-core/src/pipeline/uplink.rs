@@ -86,6 +86,10 @@ impl Shared {
         };
         let dev_eui = up.device.dev_eui;
         self.counters.bump(&self.counters.uplinks_accepted);
+        self.log_frame(super::FrameLog::Uplink {
+            set: &set,
+            dev_eui: Some(dev_eui),
+        });
         if let Some(class) = mac_outcome.device_class {
             up.device.enabled_class = class;
             if let Err(error) = self.storage.update_device(&up.device).await {
@@ -372,7 +376,7 @@ impl Shared {
                 sent_at: tokio::time::Instant::now(),
             },
         );
-        if !self.send(&up.region_config_id, &plan.frame) {
+        if !self.send(&up.region_config_id, &plan.frame, Some(dev_eui)) {
             self.forget(downlink_id);
         }
     }

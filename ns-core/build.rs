@@ -118,10 +118,10 @@ fn compile_api(
         // The `connect` constructor needs tonic's `transport` feature, which
         // the library does not enable; clients are built on any channel.
         .build_transport(false)
-        // Every RPC has a default body answering UNIMPLEMENTED, so a service
-        // implements only what it supports (metrics, relays, other
-        // integration kinds are left out).
-        .generate_default_stubs(true)
+        // No default bodies: every method is written out, those of
+        // features not built yet answering UNIMPLEMENTED with a message
+        // naming the feature; a forgotten one does not compile.
+        .generate_default_stubs(false)
         .compile_well_known_types(true)
         // Empty, Timestamp, Struct with their proto3 JSON serde impls.
         .extern_path(".google.protobuf", "::pbjson_types")

@@ -134,6 +134,10 @@ fn found_to_proto(found: Found) -> api::GlobalSearchResult {
 
 #[tonic::async_trait]
 impl InternalService for InternalApi {
+    type StreamGatewayFramesStream = BoxStream<api::LogItem>;
+    type StreamDeviceFramesStream = BoxStream<api::LogItem>;
+    type StreamDeviceEventsStream = BoxStream<api::LogItem>;
+
     async fn login(
         &self,
         request: Request<api::LoginRequest>,

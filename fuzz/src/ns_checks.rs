@@ -518,3 +518,33 @@ fn pending_block(cid: u8, request: Vec<u8>) -> PendingMacCommand {
         attempts: 1,
     }
 }
+
+/// Any text as an API token and as a stored password hash: no panic; a
+/// token that verifies says what was signed; a hash made here verifies.
+pub fn api_auth(data: &[u8]) {
+    use ns_core::api::auth::{PasswordHasher, TokenKind, TokenSigner, verify_password};
+    let (secret, rest) = data.split_at(data.len().min(8));
+    let text = String::from_utf8_lossy(rest);
+    let signer = TokenSigner::new(&String::from_utf8_lossy(secret));
+    let _ = signer.verify(&text, 1_700_000_000);
+    let _ = ns_core::api::auth::bearer_token(&text);
+    let (password, stored) = text.split_at(text.find('$').unwrap_or(text.len()));
+    let _ = verify_password(password, stored);
+    let _ = verify_password(stored, password);
+
+    // What is signed verifies, with the same claims.
+    let mut id = [0u8; 16];
+    for (i, b) in rest.iter().take(16).enumerate() {
+        id[i] = *b;
+    }
+    let subject = uuid::Uuid::from_bytes(id);
+    let claims = signer
+        .verify(&signer.sign_api_key(subject), 1_700_000_000)
+        .expect("a signed key token verifies");
+    assert_eq!((claims.subject, claims.kind), (subject, TokenKind::Key));
+    let user = signer.sign_user(subject, 1_700_000_000, Duration::from_secs(60));
+    assert!(signer.verify(&user, 1_700_000_000).is_ok());
+    assert!(signer.verify(&user, 1_700_000_061).is_err(), "expired");
+    let hash = PasswordHasher::new(1).hash(password);
+    assert_eq!(verify_password(password, &hash).ok(), Some(true));
+}

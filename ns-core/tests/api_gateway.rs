@@ -263,7 +263,7 @@ async fn gateway_list_orders_searches_and_reports_state(api: &TestApi) {
     );
     let (_, member) = api.user(&[(t, [false, false, false])]).await;
     let status = list(api, all, &member).await.unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(status.code(), Code::PermissionDenied);
     assert!(status.message().contains("tenant_id"), "{status:?}");
     assert_eq!(list(api, base, &member).await.unwrap().total_count, 3);
 }

@@ -38,3 +38,10 @@ fn ns_mac_corpus_replays_cleanly() {
         ns_checks::ns_mac(&input);
     }
 }
+
+#[test]
+fn api_auth_corpus_replays_cleanly() {
+    for input in corpus("api_auth") {
+        ns_checks::api_auth(&input);
+    }
+}

@@ -44,7 +44,9 @@ use anyhow::Context as _;
 use ns_core::api::{ApiServer, ApiSettings, ApiState};
 use ns_core::config::{Config, Database, EMBEDDED_BROKER};
 use ns_core::gateway_backend::GatewayBackend;
-use ns_core::integration::publish::{HttpLimits, HttpPublisher, MqttPublisher};
+use ns_core::integration::publish::{
+    ApplicationHttpSettings, ApplicationHttpSink, HttpLimits, HttpPublisher, MqttPublisher,
+};
 use ns_core::pipeline::{DownlinkSender, FirstOf, Pipeline, PipelineHandle, PipelineSettings};
 use ns_core::storage::{Storage, StorageOptions};
 use ns_core::udp_backend::{UdpBackend, UdpBackendConfig};
@@ -105,6 +107,12 @@ impl Server {
         let settings = PipelineSettings::from_config(&config)?;
         let mut pipeline = Pipeline::new(settings, storage.clone());
         let mut tasks = Vec::new();
+        // Each application's own HTTP integration (from the management
+        // API): one cache lookup per event, off the radio path.
+        pipeline.add_event_sink(Arc::new(ApplicationHttpSink::start(
+            storage.clone(),
+            ApplicationHttpSettings::default(),
+        )));
 
         // The management API's state first: its live log is a pipeline sink.
         let api_state = if config.api.bind.is_empty() {

@@ -266,7 +266,12 @@ impl GatewayService for GatewayApi {
             Some(id) => Some(s.tenant_of(&who, Target::Tenant(id)).await?),
             // Every tenant's gateways: for whoever may list them all.
             None if allowed(&who, Action::new(Kind::Gateway, Verb::List, None)) => None,
-            None => return Err(s.invalid("tenant_id is required")),
+            // Listing every tenant's gateways is for global administrators.
+            None => {
+                return Err(Status::permission_denied(
+                    "not permitted: listing the gateways of every tenant (give tenant_id)",
+                ));
+            }
         };
         s.authorize(&who, Action::new(Kind::Gateway, Verb::List, tenant))?;
         let order = match req.order_by() {

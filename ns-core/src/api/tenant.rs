@@ -180,7 +180,9 @@ impl TenantService for TenantApi {
             match (&who, filter_user) {
                 (Principal::User { user, .. }, None) => Some(user.id),
                 (Principal::User { user, .. }, Some(id)) if id == user.id => Some(id),
-                (Principal::Key(key), None) if key.tenant_id.is_some() || key.is_admin => None,
+                // A global key, read-only or not, reads every tenant list.
+                (Principal::Key(key), filter) if key.is_admin => filter,
+                (Principal::Key(key), None) if key.tenant_id.is_some() => None,
                 _ => {
                     return Err(Status::permission_denied(
                         "not permitted: listing another user's tenants",

@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod app_http;
 mod http;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use tracing::{info, warn};
 use super::{Encoding, Event};
 use crate::config::MqttIntegration;
 
+pub use app_http::{ApplicationHttpCounters, ApplicationHttpSettings, ApplicationHttpSink};
 pub use http::{HttpLimits, HttpPublisher};
 
 /// Publishes queued in the MQTT client while the broker is slow or

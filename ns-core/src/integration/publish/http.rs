@@ -1,6 +1,7 @@
 //! The HTTP integration's driver: a bounded queue and one worker task that
 //! POSTs each event to every endpoint, retrying what may succeed later.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use crate::config::HttpIntegration;
 use crate::integration::{
     Encoding, Event, EventKind, content_type, http_endpoints, http_event_url,
 };
+use crate::storage::integration::HttpIntegrationConfig;
 
 /// The HTTP integration's queue and retry limits.
 ///
@@ -87,7 +89,60 @@ impl HttpPublisher {
         settings: &HttpIntegration,
         limits: HttpLimits,
     ) -> Result<Self, PublishConfigError> {
-        let endpoints = http_endpoints(&settings.event_endpoint_url);
+        Self::start_counted(
+            &settings.event_endpoint_url,
+            &settings.headers,
+            settings.encoding(),
+            limits,
+            Arc::default(),
+        )
+    }
+
+    /// Starts the worker task for an application's HTTP integration (as
+    /// stored through the management API) with `limits`: the same
+    /// requests, headers and encoding rules as [`start`](Self::start).
+    ///
+    /// Must be called within a tokio runtime.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_application(
+        config: &HttpIntegrationConfig,
+        limits: HttpLimits,
+    ) -> Result<Self, PublishConfigError> {
+        Self::start_application_counted(config, limits, Arc::default())
+    }
+
+    /// [`start_application`](Self::start_application), counting in
+    /// `counters` (shared by the publishers of every application).
+    pub(super) fn start_application_counted(
+        config: &HttpIntegrationConfig,
+        limits: HttpLimits,
+        counters: Arc<Counters>,
+    ) -> Result<Self, PublishConfigError> {
+        let encoding = if config.json {
+            Encoding::Json
+        } else {
+            Encoding::Protobuf
+        };
+        Self::start_counted(
+            &config.event_endpoint_url,
+            &config.headers,
+            encoding,
+            limits,
+            counters,
+        )
+    }
+
+    /// Checks the settings and starts the worker, counting in `counters`.
+    fn start_counted(
+        event_endpoint_url: &str,
+        settings_headers: &BTreeMap<String, String>,
+        encoding: Encoding,
+        limits: HttpLimits,
+        counters: Arc<Counters>,
+    ) -> Result<Self, PublishConfigError> {
+        let endpoints = http_endpoints(event_endpoint_url);
         if endpoints.is_empty() {
             return Err(PublishConfigError::NoEndpoint);
         }
@@ -95,17 +150,15 @@ impl HttpPublisher {
             check_endpoint(endpoint)?;
         }
         let mut headers = HeaderMap::new();
-        for (name, value) in &settings.headers {
+        for (name, value) in settings_headers {
             let bad = || PublishConfigError::Header { name: name.clone() };
             let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
             let header_value = HeaderValue::from_str(value).map_err(|_| bad())?;
             headers.insert(header_name, header_value);
         }
-        let encoding = settings.encoding();
         let content_type = HeaderValue::from_static(content_type(encoding));
         headers.insert(CONTENT_TYPE, content_type);
         let (queue, jobs) = mpsc::channel(limits.queue_capacity.max(1));
-        let counters = Arc::new(Counters::default());
         let worker = Worker {
             client: Client::builder(TokioExecutor::new()).build_http(),
             endpoints,

@@ -1,6 +1,6 @@
 //! `DeviceProfileService` over a real socket, on SQLite and PostgreSQL:
-//! every method, every field of a profile read back as written, and who may
-//! call it.
+//! every method, and every field of a profile read back as written (who may
+//! call what: api_matrix.rs).
 
 #[macro_use]
 #[path = "support/db.rs"]
@@ -9,10 +9,9 @@ mod db;
 #[path = "support/api.rs"]
 mod api;
 
-use api::{TestApi, assert_code, req};
+use api::{TestApi, assert_code, profile_message, req};
 use db::TestDb;
 use ns_core::api::proto::{self as pb, device_profile_service_client::DeviceProfileServiceClient};
-use ns_core::model::Tenant;
 use packet_forwarder::gw::common;
 use std::time::Duration;
 use tonic::Code;
@@ -25,31 +24,11 @@ api_on_both_backends!(
     profile_list_pages_and_searches,
     adr_algorithms_and_the_repository,
     bad_input_is_refused_by_field,
-    authorization_follows_the_rule_table,
     another_tenant_cannot_tell_what_exists,
 );
 
 fn client(api: &TestApi) -> DeviceProfileServiceClient<Channel> {
     DeviceProfileServiceClient::new(api.channel.clone())
-}
-
-async fn tenant(api: &TestApi) -> Uuid {
-    let t = Tenant::new("t");
-    api.db.storage.create_tenant(&t).await.unwrap();
-    t.id
-}
-
-/// A profile with only the required fields.
-fn minimal(tenant: Uuid, name: &str) -> pb::DeviceProfile {
-    pb::DeviceProfile {
-        tenant_id: tenant.to_string(),
-        name: name.into(),
-        region: common::Region::Eu868 as i32,
-        mac_version: common::MacVersion::Lorawan103 as i32,
-        reg_params_revision: common::RegParamsRevision::Rp002103 as i32,
-        adr_algorithm_id: "default".into(),
-        ..Default::default()
-    }
 }
 
 /// A profile with every field set to something other than its default.
@@ -157,7 +136,7 @@ async fn get(api: &TestApi, id: &str) -> pb::GetDeviceProfileResponse {
 
 async fn every_field_round_trips(api: &TestApi) {
     let mut c = client(api);
-    let t = tenant(api).await;
+    let t = api.tenant("t").await;
     let id = create(api, full(t, "sensor")).await;
     let got = get(api, &id).await;
     let mut want = full(t, "sensor");
@@ -206,7 +185,7 @@ async fn every_field_round_trips(api: &TestApi) {
     }
 
     // Every field changed, some to their defaults.
-    let mut changed = minimal(t, "sensor 2");
+    let mut changed = profile_message(t, "sensor 2");
     changed.id = id.clone();
     changed.region = common::Region::Us915 as i32;
     changed.mac_version = common::MacVersion::Lorawan110 as i32;
@@ -226,7 +205,7 @@ async fn every_field_round_trips(api: &TestApi) {
     changed.class_b_timeout = 1;
     // The tenant of a profile does not change.
     let mut moved = changed.clone();
-    moved.tenant_id = tenant(api).await.to_string();
+    moved.tenant_id = api.tenant("t").await.to_string();
     c.update(req(
         pb::UpdateDeviceProfileRequest {
             device_profile: Some(moved),
@@ -272,8 +251,8 @@ async fn every_field_round_trips(api: &TestApi) {
 }
 
 async fn newest_revision_round_trips(api: &TestApi) {
-    let t = tenant(api).await;
-    let mut p = minimal(t, "new");
+    let t = api.tenant("t").await;
+    let mut p = profile_message(t, "new");
     p.reg_params_revision = common::RegParamsRevision::Rp002105 as i32;
     p.adr_algorithm_id = String::new();
     let id = create(api, p.clone()).await;
@@ -296,15 +275,15 @@ async fn newest_revision_round_trips(api: &TestApi) {
 
 async fn profile_list_pages_and_searches(api: &TestApi) {
     let mut c = client(api);
-    let t = tenant(api).await;
-    let other = tenant(api).await;
+    let t = api.tenant("t").await;
+    let other = api.tenant("t").await;
     for name in ["alpha", "bravo", "charlie"] {
-        create(api, minimal(t, name)).await;
+        create(api, profile_message(t, name)).await;
     }
     let modelled = full(t, "delta");
     let device_id = modelled.device_id.clone();
     create(api, modelled).await;
-    create(api, minimal(other, "echo")).await;
+    create(api, profile_message(other, "echo")).await;
     let list = |limit, offset, search: &str| pb::ListDeviceProfilesRequest {
         limit,
         offset,
@@ -365,7 +344,7 @@ async fn profile_list_pages_and_searches(api: &TestApi) {
 
 async fn adr_algorithms_and_the_repository(api: &TestApi) {
     let mut c = client(api);
-    let t = tenant(api).await;
+    let t = api.tenant("t").await;
     let (_, member) = api.user(&[(t, [false, false, false])]).await;
     let algorithms = c
         .list_adr_algorithms(req(pbjson_types::Empty {}, &member))
@@ -454,7 +433,7 @@ async fn adr_algorithms_and_the_repository(api: &TestApi) {
 
 async fn bad_input_is_refused_by_field(api: &TestApi) {
     let mut c = client(api);
-    let t = tenant(api).await;
+    let t = api.tenant("t").await;
     let create = |p: Option<pb::DeviceProfile>| {
         let mut c = c.clone();
         let token = api.admin.clone();
@@ -594,104 +573,11 @@ async fn bad_input_is_refused_by_field(api: &TestApi) {
     );
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Create,
-    Get,
-    Update,
-    Delete,
-    List,
-}
-
-/// Runs `op` as `token` on a fresh device profile of tenant `t`.
-async fn run(api: &TestApi, op: Op, token: &str, t: Uuid) -> Result<(), tonic::Status> {
-    let mut c = client(api);
-    let id = create(api, minimal(t, "target")).await;
-    match op {
-        Op::Create => c
-            .create(req(
-                pb::CreateDeviceProfileRequest {
-                    device_profile: Some(minimal(t, "new")),
-                },
-                token,
-            ))
-            .await
-            .map(drop),
-        Op::Get => c
-            .get(req(pb::GetDeviceProfileRequest { id }, token))
-            .await
-            .map(drop),
-        Op::Update => {
-            let mut p = minimal(t, "renamed");
-            p.id = id;
-            c.update(req(
-                pb::UpdateDeviceProfileRequest {
-                    device_profile: Some(p),
-                },
-                token,
-            ))
-            .await
-            .map(drop)
-        }
-        Op::Delete => c
-            .delete(req(pb::DeleteDeviceProfileRequest { id }, token))
-            .await
-            .map(drop),
-        Op::List => c
-            .list(req(
-                pb::ListDeviceProfilesRequest {
-                    tenant_id: t.to_string(),
-                    limit: 10,
-                    ..Default::default()
-                },
-                token,
-            ))
-            .await
-            .map(drop),
-    }
-}
-
-async fn authorization_follows_the_rule_table(api: &TestApi) {
-    let t = tenant(api).await;
-    let other = tenant(api).await;
-    let (_, tenant_admin) = api.user(&[(t, [true, false, false])]).await;
-    let (_, device_admin) = api.user(&[(t, [false, true, false])]).await;
-    let (_, gateway_admin) = api.user(&[(t, [false, false, true])]).await;
-    let (_, member) = api.user(&[(t, [false, false, false])]).await;
-    let (_, key) = api.key(Some(t), false).await;
-    let (_, read_only_key) = api.key(Some(t), true).await;
-    let (_, other_admin) = api.user(&[(other, [true, true, true])]).await;
-    const ALL: [bool; 5] = [true; 5];
-    const READ: [bool; 5] = [false, true, false, false, true];
-    const NONE: [bool; 5] = [false; 5];
-    let ops = [Op::Create, Op::Get, Op::Update, Op::Delete, Op::List];
-    let table = [
-        ("global admin", api.admin.as_str(), ALL),
-        ("tenant admin", &tenant_admin, ALL),
-        ("device admin", &device_admin, ALL),
-        ("gateway admin", &gateway_admin, READ),
-        ("member", &member, READ),
-        ("tenant key", &key, ALL),
-        ("read-only tenant key", &read_only_key, READ),
-        ("other tenant's admin", &other_admin, NONE),
-    ];
-    for (role, token, expected) in table {
-        for (op, allowed) in ops.into_iter().zip(expected) {
-            let result = run(api, op, token, t).await;
-            match (allowed, result) {
-                (true, Ok(())) => {}
-                (false, Err(s)) if s.code() == Code::PermissionDenied => {}
-                (_, result) => panic!("{role} {op:?}: expected allowed={allowed}, got {result:?}"),
-            }
-        }
-    }
-}
-
 async fn another_tenant_cannot_tell_what_exists(api: &TestApi) {
     let mut c = client(api);
-    let t = tenant(api).await;
-    let other = tenant(api).await;
-    let id = create(api, minimal(t, "p")).await;
+    let t = api.tenant("t").await;
+    let other = api.tenant("t").await;
+    let id = create(api, profile_message(t, "p")).await;
     let (_, other_admin) = api.user(&[(other, [true, false, false])]).await;
     let missing = Uuid::new_v4().to_string();
     for id in [id.clone(), missing.clone()] {
@@ -717,7 +603,7 @@ async fn another_tenant_cannot_tell_what_exists(api: &TestApi) {
     let status = c
         .create(req(
             pb::CreateDeviceProfileRequest {
-                device_profile: Some(minimal(Uuid::new_v4(), "x")),
+                device_profile: Some(profile_message(Uuid::new_v4(), "x")),
             },
             &other_admin,
         ))

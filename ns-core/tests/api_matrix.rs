@@ -36,10 +36,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use api::{TestApi, req};
+use api::{TestApi, activation, eu868_profile, profile_message, queue_item, req};
 use db::TestDb;
 use lorawan::Eui64;
-use lorawan::region::{Region, Revision};
 use ns_core::api::authz::Who;
 use ns_core::api::proto::{
     self as pb, application_service_client::ApplicationServiceClient,
@@ -48,13 +47,10 @@ use ns_core::api::proto::{
     internal_service_client::InternalServiceClient, tenant_service_client::TenantServiceClient,
     user_service_client::UserServiceClient,
 };
-use ns_core::model::{
-    ApiKey, Application, Device, DeviceProfile, Gateway, MacVersion, Tenant, TenantUser, User,
-};
+use ns_core::model::{ApiKey, Device, Gateway, TenantUser, User};
 use ns_core::storage::integration::{
     ApplicationIntegration, HttpIntegrationConfig, IntegrationConfig,
 };
-use packet_forwarder::gw::common;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use uuid::Uuid;
@@ -227,19 +223,6 @@ fn new_eui() -> Eui64 {
     Eui64::from_u64(0x00aa_0000_0000_0000 | uniq())
 }
 
-fn activation(eui: Eui64) -> pb::DeviceActivation {
-    pb::DeviceActivation {
-        dev_eui: eui.to_string(),
-        dev_addr: "26011234".into(),
-        app_s_key: "01010101010101010101010101010101".into(),
-        nwk_s_enc_key: "02020202020202020202020202020202".into(),
-        f_cnt_up: 10,
-        n_f_cnt_down: 5,
-        a_f_cnt_down: 3,
-        ..Default::default()
-    }
-}
-
 fn device_keys(eui: Eui64) -> pb::DeviceKeys {
     pb::DeviceKeys {
         dev_eui: eui.to_string(),
@@ -258,18 +241,6 @@ fn http_integration(app: Uuid) -> pb::HttpIntegration {
     }
 }
 
-fn profile_message(tenant: Uuid, name: &str) -> pb::DeviceProfile {
-    pb::DeviceProfile {
-        tenant_id: tenant.to_string(),
-        name: name.into(),
-        region: common::Region::Eu868 as i32,
-        mac_version: common::MacVersion::Lorawan103 as i32,
-        reg_params_revision: common::RegParamsRevision::Rp002103 as i32,
-        adr_algorithm_id: "default".into(),
-        ..Default::default()
-    }
-}
-
 fn gateway_message(tenant: Uuid, id: Eui64, name: &str) -> pb::Gateway {
     pb::Gateway {
         gateway_id: id.to_string(),
@@ -280,75 +251,82 @@ fn gateway_message(tenant: Uuid, id: Eui64, name: &str) -> pb::Gateway {
     }
 }
 
+/// Stores an HTTP integration of application `app`.
+async fn add_http_integration(api: &TestApi, app: Uuid) {
+    api.db
+        .storage
+        .create_application_integration(&ApplicationIntegration::new(
+            app,
+            IntegrationConfig::Http(HttpIntegrationConfig::new("http://127.0.0.1:9/events")),
+        ))
+        .await
+        .unwrap();
+}
+
+/// Gives device `eui` root keys, as the global admin.
+async fn admin_create_keys(api: &TestApi, eui: Eui64) {
+    DeviceServiceClient::new(api.channel.clone())
+        .create_keys(req(
+            pb::CreateDeviceKeysRequest {
+                device_keys: Some(device_keys(eui)),
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap();
+}
+
+/// Activates device `eui` (ABP), as the global admin.
+async fn admin_activate(api: &TestApi, eui: Eui64) {
+    DeviceServiceClient::new(api.channel.clone())
+        .activate(req(
+            pb::ActivateDeviceRequest {
+                device_activation: Some(activation(eui)),
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap();
+}
+
 /// A tenant and its objects, created as the global admin.
 async fn tenant_fixture(api: &TestApi, name: &str) -> Fx {
     let s = &api.db.storage;
-    let tenant = Tenant::new(name);
-    s.create_tenant(&tenant).await.unwrap();
-    let app = Application::new(tenant.id, format!("{name} app"));
-    s.create_application(&app).await.unwrap();
-    s.create_application_integration(&ApplicationIntegration::new(
-        app.id,
-        IntegrationConfig::Http(HttpIntegrationConfig::new("http://127.0.0.1:9/events")),
-    ))
-    .await
-    .unwrap();
-    let profile = DeviceProfile::new(
-        tenant.id,
-        format!("{name} profile"),
-        Region::Eu868,
-        MacVersion::V1_0_3,
-        Revision::Rp002_1_0_3,
-    );
-    s.create_device_profile(&profile).await.unwrap();
+    let tenant = api.tenant(name).await;
+    let app = api.application(tenant, &format!("{name} app")).await;
+    add_http_integration(api, app).await;
+    let profile = api
+        .device_profile(&eu868_profile(tenant, format!("{name} profile")))
+        .await;
     let dev = new_eui();
-    let mut device = Device::new(dev, app.id, profile.id, format!("{name} device"));
+    let mut device = Device::new(dev, app, profile, format!("{name} device"));
     device.tags = [("floor".to_string(), "1".to_string())].into();
     s.create_device(&device).await.unwrap();
-    let mut d = DeviceServiceClient::new(api.channel.clone());
-    d.create_keys(req(
-        pb::CreateDeviceKeysRequest {
-            device_keys: Some(device_keys(dev)),
-        },
-        &api.admin,
-    ))
-    .await
-    .unwrap();
-    d.activate(req(
-        pb::ActivateDeviceRequest {
-            device_activation: Some(activation(dev)),
-        },
-        &api.admin,
-    ))
-    .await
-    .unwrap();
-    d.enqueue(req(
-        pb::EnqueueDeviceQueueItemRequest {
-            queue_item: Some(pb::DeviceQueueItem {
-                dev_eui: dev.to_string(),
-                f_port: 10,
-                data: vec![1, 2, 3],
-                ..Default::default()
-            }),
-            flush_queue: false,
-        },
-        &api.admin,
-    ))
-    .await
-    .unwrap();
-    let gateway = Gateway::new(new_eui(), tenant.id, format!("{name} gateway"));
+    admin_create_keys(api, dev).await;
+    admin_activate(api, dev).await;
+    DeviceServiceClient::new(api.channel.clone())
+        .enqueue(req(
+            pb::EnqueueDeviceQueueItemRequest {
+                queue_item: Some(queue_item(dev, 10, &[1, 2, 3])),
+                flush_queue: false,
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap();
+    let gateway = Gateway::new(new_eui(), tenant, format!("{name} gateway"));
     s.create_gateway(&gateway).await.unwrap();
     let user = User::new(format!("member-{}@example.com", Uuid::new_v4()));
     s.create_user(&user).await.unwrap();
-    s.add_tenant_user(&TenantUser::new(tenant.id, user.id))
+    s.add_tenant_user(&TenantUser::new(tenant, user.id))
         .await
         .unwrap();
-    let key = ApiKey::new(format!("{name} key"), Some(tenant.id));
+    let key = ApiKey::new(format!("{name} key"), Some(tenant));
     s.create_api_key(&key).await.unwrap();
     Fx {
-        tenant: tenant.id,
-        app: app.id,
-        profile: profile.id,
+        tenant,
+        app,
+        profile,
         dev,
         gateway: gateway.gateway_id,
         user: user.id,
@@ -360,8 +338,7 @@ async fn tenant_fixture(api: &TestApi, name: &str) -> Fx {
 async fn world(api: &TestApi) -> World {
     let a = tenant_fixture(api, "A").await;
     let b = tenant_fixture(api, "B").await;
-    let c = Tenant::new("C");
-    api.db.storage.create_tenant(&c).await.unwrap();
+    let c = api.tenant("C").await;
     let mut callers = Vec::new();
     for role in ROLES {
         let (token, user) = match role {
@@ -381,7 +358,7 @@ async fn world(api: &TestApi) -> World {
                     Role::DeviceAdmin => &[(a.tenant, [false, true, false])],
                     Role::GatewayAdmin => &[(a.tenant, [false, false, true])],
                     Role::Member => &[(a.tenant, [false, false, false])],
-                    Role::OtherTenantAdmin => &[(c.id, [true, false, false])],
+                    Role::OtherTenantAdmin => &[(c, [true, false, false])],
                     _ => &[],
                 };
                 let (user, token) = api.user(memberships).await;
@@ -454,9 +431,9 @@ impl Ctx<'_> {
 
     /// A new application of the target tenant.
     async fn new_app(&self) -> Uuid {
-        let app = Application::new(self.fx.tenant, format!("app {}", uniq()));
-        self.api.db.storage.create_application(&app).await.unwrap();
-        app.id
+        self.api
+            .application(self.fx.tenant, &format!("app {}", uniq()))
+            .await
     }
 
     /// A new device of the target tenant's application, with no keys and
@@ -834,17 +811,7 @@ fn rows() -> Vec<Row> {
             WRITE,
             |c| {
                 let app = c.new_app().await;
-                c.api
-                    .db
-                    .storage
-                    .create_application_integration(&ApplicationIntegration::new(
-                        app,
-                        IntegrationConfig::Http(HttpIntegrationConfig::new(
-                            "http://127.0.0.1:9/events",
-                        )),
-                    ))
-                    .await
-                    .unwrap();
+                add_http_integration(c.api, app).await;
                 c.apps()
                     .delete_http_integration(c.req(pb::DeleteHttpIntegrationRequest {
                         application_id: app.to_string(),
@@ -901,22 +868,13 @@ fn rows() -> Vec<Row> {
                 .await
         }),
         row!("DeviceProfile.Delete", Tenant, DeviceAdmin, WRITE, |c| {
-            let profile = DeviceProfile::new(
-                c.fx.tenant,
-                format!("doomed {}", uniq()),
-                Region::Eu868,
-                MacVersion::V1_0_3,
-                Revision::Rp002_1_0_3,
-            );
-            c.api
-                .db
-                .storage
-                .create_device_profile(&profile)
-                .await
-                .unwrap();
+            let profile = c
+                .api
+                .device_profile(&eu868_profile(c.fx.tenant, format!("doomed {}", uniq())))
+                .await;
             c.profiles()
                 .delete(c.req(pb::DeleteDeviceProfileRequest {
-                    id: profile.id.to_string(),
+                    id: profile.to_string(),
                 }))
                 .await
         }),
@@ -1021,15 +979,7 @@ fn rows() -> Vec<Row> {
         }),
         row!("Device.DeleteKeys", Tenant, DeviceAdmin, WRITE, |c| {
             let eui = c.new_device().await;
-            c.devices()
-                .create_keys(req(
-                    pb::CreateDeviceKeysRequest {
-                        device_keys: Some(device_keys(eui)),
-                    },
-                    &c.api.admin,
-                ))
-                .await
-                .unwrap();
+            admin_create_keys(c.api, eui).await;
             c.devices()
                 .delete_keys(c.req(pb::DeleteDeviceKeysRequest {
                     dev_eui: eui.to_string(),
@@ -1053,15 +1003,7 @@ fn rows() -> Vec<Row> {
         }),
         row!("Device.Deactivate", Tenant, DeviceAdmin, WRITE, |c| {
             let eui = c.new_device().await;
-            c.devices()
-                .activate(req(
-                    pb::ActivateDeviceRequest {
-                        device_activation: Some(activation(eui)),
-                    },
-                    &c.api.admin,
-                ))
-                .await
-                .unwrap();
+            admin_activate(c.api, eui).await;
             c.devices()
                 .deactivate(c.req(pb::DeactivateDeviceRequest {
                     dev_eui: eui.to_string(),
@@ -1506,139 +1448,76 @@ async fn unimplemented_methods_answer_unimplemented(api: &TestApi) {
     let app = fx.app.to_string();
     let dev = fx.dev.to_string();
     let gw = fx.gateway.to_string();
-    let results: Vec<(&str, Result<(), Status>)> = vec![
-        (
-            "Application.CreateInfluxDbIntegration",
-            c.apps()
-                .create_influx_db_integration(c.req(pb::CreateInfluxDbIntegrationRequest {
-                    integration: Some(pb::InfluxDbIntegration {
-                        application_id: app.clone(),
-                        ..Default::default()
-                    }),
-                }))
-                .await
-                .map(drop),
-        ),
-        (
-            "Application.GetThingsBoardIntegration",
-            c.apps()
-                .get_things_board_integration(c.req(pb::GetThingsBoardIntegrationRequest {
+    // `name: client.method(message)`, called as the admin.
+    macro_rules! calls {
+        ($($name:literal: $client:ident.$method:ident($message:expr)),* $(,)?) => {
+            vec![$(($name, c.$client().$method(c.req($message)).await.map(drop))),*]
+        };
+    }
+    let results: Vec<(&str, Result<(), Status>)> = calls![
+        "Application.CreateInfluxDbIntegration": apps.create_influx_db_integration(
+            pb::CreateInfluxDbIntegrationRequest {
+                integration: Some(pb::InfluxDbIntegration {
                     application_id: app.clone(),
-                }))
-                .await
-                .map(drop),
-        ),
-        (
-            "Application.DeleteAwsSnsIntegration",
-            c.apps()
-                .delete_aws_sns_integration(c.req(pb::DeleteAwsSnsIntegrationRequest {
-                    application_id: app.clone(),
-                }))
-                .await
-                .map(drop),
-        ),
-        (
-            "Application.GenerateMqttIntegrationClientCertificate",
-            c.apps()
-                .generate_mqtt_integration_client_certificate(c.req(
-                    pb::GenerateMqttIntegrationClientCertificateRequest {
-                        application_id: app,
-                    },
-                ))
-                .await
-                .map(drop),
-        ),
-        (
-            "DeviceProfile.GetByProfileId",
-            c.profiles()
-                .get_by_profile_id(c.req(pb::GetDeviceProfileByProfileIdRequest::default()))
-                .await
-                .map(drop),
-        ),
-        (
-            "DeviceProfile.GetVendor",
-            c.profiles()
-                .get_vendor(c.req(pb::GetDeviceProfileVendorRequest::default()))
-                .await
-                .map(drop),
-        ),
-        (
-            "DeviceProfile.DeleteDevice",
-            c.profiles()
-                .delete_device(c.req(pb::DeleteDeviceProfileDeviceRequest::default()))
-                .await
-                .map(drop),
-        ),
-        (
-            "Device.GetMetrics",
-            c.devices()
-                .get_metrics(c.req(pb::GetDeviceMetricsRequest {
-                    dev_eui: dev.clone(),
                     ..Default::default()
-                }))
-                .await
-                .map(drop),
+                }),
+            }
         ),
-        (
-            "Device.GetLinkMetrics",
-            c.devices()
-                .get_link_metrics(c.req(pb::GetDeviceLinkMetricsRequest {
-                    dev_eui: dev,
-                    ..Default::default()
-                }))
-                .await
-                .map(drop),
+        "Application.GetThingsBoardIntegration": apps.get_things_board_integration(
+            pb::GetThingsBoardIntegrationRequest {
+                application_id: app.clone(),
+            }
         ),
-        (
-            "Gateway.GenerateClientCertificate",
-            c.gateways()
-                .generate_client_certificate(c.req(pb::GenerateGatewayClientCertificateRequest {
-                    gateway_id: gw.clone(),
-                }))
-                .await
-                .map(drop),
+        "Application.DeleteAwsSnsIntegration": apps.delete_aws_sns_integration(
+            pb::DeleteAwsSnsIntegrationRequest {
+                application_id: app.clone(),
+            }
         ),
-        (
-            "Gateway.GetMetrics",
-            c.gateways()
-                .get_metrics(c.req(pb::GetGatewayMetricsRequest {
-                    gateway_id: gw.clone(),
-                    ..Default::default()
-                }))
-                .await
-                .map(drop),
+        "Application.GenerateMqttIntegrationClientCertificate": apps
+            .generate_mqtt_integration_client_certificate(
+                pb::GenerateMqttIntegrationClientCertificateRequest {
+                    application_id: app,
+                }
+            ),
+        "DeviceProfile.GetByProfileId": profiles.get_by_profile_id(
+            pb::GetDeviceProfileByProfileIdRequest::default()
         ),
-        (
-            "Gateway.GetDutyCycleMetrics",
-            c.gateways()
-                .get_duty_cycle_metrics(c.req(pb::GetGatewayDutyCycleMetricsRequest {
-                    gateway_id: gw,
-                    ..Default::default()
-                }))
-                .await
-                .map(drop),
+        "DeviceProfile.GetVendor": profiles.get_vendor(
+            pb::GetDeviceProfileVendorRequest::default()
         ),
-        (
-            "Gateway.ListRelayGateways",
-            c.gateways()
-                .list_relay_gateways(c.req(pb::ListRelayGatewaysRequest::default()))
-                .await
-                .map(drop),
+        "DeviceProfile.DeleteDevice": profiles.delete_device(
+            pb::DeleteDeviceProfileDeviceRequest::default()
         ),
-        (
-            "Internal.OpenIdConnectLogin",
-            c.internal()
-                .open_id_connect_login(c.req(pb::OpenIdConnectLoginRequest::default()))
-                .await
-                .map(drop),
+        "Device.GetMetrics": devices.get_metrics(pb::GetDeviceMetricsRequest {
+            dev_eui: dev.clone(),
+            ..Default::default()
+        }),
+        "Device.GetLinkMetrics": devices.get_link_metrics(pb::GetDeviceLinkMetricsRequest {
+            dev_eui: dev,
+            ..Default::default()
+        }),
+        "Gateway.GenerateClientCertificate": gateways.generate_client_certificate(
+            pb::GenerateGatewayClientCertificateRequest {
+                gateway_id: gw.clone(),
+            }
         ),
-        (
-            "Internal.OAuth2Login",
-            c.internal()
-                .o_auth2_login(c.req(pb::OAuth2LoginRequest::default()))
-                .await
-                .map(drop),
+        "Gateway.GetMetrics": gateways.get_metrics(pb::GetGatewayMetricsRequest {
+            gateway_id: gw.clone(),
+            ..Default::default()
+        }),
+        "Gateway.GetDutyCycleMetrics": gateways.get_duty_cycle_metrics(
+            pb::GetGatewayDutyCycleMetricsRequest {
+                gateway_id: gw,
+                ..Default::default()
+            }
         ),
+        "Gateway.ListRelayGateways": gateways.list_relay_gateways(
+            pb::ListRelayGatewaysRequest::default()
+        ),
+        "Internal.OpenIdConnectLogin": internal.open_id_connect_login(
+            pb::OpenIdConnectLoginRequest::default()
+        ),
+        "Internal.OAuth2Login": internal.o_auth2_login(pb::OAuth2LoginRequest::default()),
     ];
     let wrong: Vec<String> = results
         .iter()

@@ -24,6 +24,8 @@
 //! deleting one needs the right to change the application (tenant and
 //! device administrators), reading one the right to read it (members).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use pbjson_types::Empty;
@@ -181,6 +183,28 @@ impl ApplicationApi {
         Ok((who, id))
     }
 
+    /// Authenticates the caller, authorizes `verb` on the application the
+    /// HTTP integration of `request` (at `integration`) names, and checks
+    /// the integration: the application's id and the integration's config.
+    async fn http_integration_of<T: Send + Sync>(
+        &self,
+        mut request: Request<T>,
+        verb: Verb,
+        integration: fn(&mut T) -> &mut Option<api::HttpIntegration>,
+    ) -> Result<(Uuid, HttpIntegrationConfig), Status> {
+        let s = &self.0;
+        let app_id = integration(request.get_mut())
+            .as_ref()
+            .map(|i| i.application_id.clone())
+            .unwrap_or_default();
+        let (_, id) = self
+            .authorized(&request, "integration.application_id", &app_id, verb)
+            .await?;
+        let i = required("integration", integration(request.get_mut()).take())
+            .map_err(|e| s.invalid(e.message()))?;
+        Ok((id, http_config(s, i)?))
+    }
+
     /// Authenticates the caller and answers UNIMPLEMENTED for `kind`.
     async fn not_supported<T>(&self, request: &Request<T>, kind: &str) -> Status {
         match self.0.principal(request).await {
@@ -188,6 +212,36 @@ impl ApplicationApi {
             Err(e) => e,
         }
     }
+}
+
+/// The methods of the integration kinds this server does not support,
+/// inside `impl ApplicationService`: `"Kind": method(Request) [-> Response],
+/// …;` for each kind (a method without `-> Response` answers `Empty`). Each
+/// authenticates the caller and answers UNIMPLEMENTED naming the kind.
+///
+/// `#[tonic::async_trait]` does not look inside macros, so this writes the
+/// signature it would have made of an `async fn`.
+macro_rules! unsupported_integrations {
+    ($($kind:literal: $($method:ident($request:ident) $(-> $response:ident)?),+;)+) => {$($(
+        fn $method<'life0, 'async_trait>(
+            &'life0 self,
+            request: Request<api::$request>,
+        ) -> Pin<
+            Box<
+                dyn Future<Output = Result<Response<unsupported_integrations!(@response $($response)?)>, Status>>
+                    + Send
+                    + 'async_trait,
+            >,
+        >
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async move { Err(self.not_supported(&request, $kind).await) })
+        }
+    )+)+};
+    (@response) => { Empty };
+    (@response $response:ident) => { api::$response };
 }
 
 #[tonic::async_trait]
@@ -345,23 +399,9 @@ impl ApplicationService for ApplicationApi {
         request: Request<api::CreateHttpIntegrationRequest>,
     ) -> Result<Response<Empty>, Status> {
         let s = &self.0;
-        let app_id = request
-            .get_ref()
-            .integration
-            .as_ref()
-            .map(|i| i.application_id.clone())
-            .unwrap_or_default();
-        let (_, id) = self
-            .authorized(
-                &request,
-                "integration.application_id",
-                &app_id,
-                Verb::Create,
-            )
+        let (id, config) = self
+            .http_integration_of(request, Verb::Create, |r| &mut r.integration)
             .await?;
-        let i = required("integration", request.into_inner().integration)
-            .map_err(|e| s.invalid(e.message()))?;
-        let config = http_config(s, i)?;
         let integration = ApplicationIntegration::new(id, IntegrationConfig::Http(config));
         s.storage
             .create_application_integration(&integration)
@@ -399,23 +439,9 @@ impl ApplicationService for ApplicationApi {
         request: Request<api::UpdateHttpIntegrationRequest>,
     ) -> Result<Response<Empty>, Status> {
         let s = &self.0;
-        let app_id = request
-            .get_ref()
-            .integration
-            .as_ref()
-            .map(|i| i.application_id.clone())
-            .unwrap_or_default();
-        let (_, id) = self
-            .authorized(
-                &request,
-                "integration.application_id",
-                &app_id,
-                Verb::Update,
-            )
+        let (id, config) = self
+            .http_integration_of(request, Verb::Update, |r| &mut r.integration)
             .await?;
-        let i = required("integration", request.into_inner().integration)
-            .map_err(|e| s.invalid(e.message()))?;
-        let config = http_config(s, i)?;
         let mut integration = s
             .storage
             .get_application_integration(id, IntegrationKind::Http)
@@ -450,256 +476,43 @@ impl ApplicationService for ApplicationApi {
         Ok(Response::new(Empty {}))
     }
 
-    async fn create_influx_db_integration(
-        &self,
-        request: Request<api::CreateInfluxDbIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "InfluxDB").await)
-    }
-
-    async fn get_influx_db_integration(
-        &self,
-        request: Request<api::GetInfluxDbIntegrationRequest>,
-    ) -> Result<Response<api::GetInfluxDbIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "InfluxDB").await)
-    }
-
-    async fn update_influx_db_integration(
-        &self,
-        request: Request<api::UpdateInfluxDbIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "InfluxDB").await)
-    }
-
-    async fn delete_influx_db_integration(
-        &self,
-        request: Request<api::DeleteInfluxDbIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "InfluxDB").await)
-    }
-
-    async fn create_things_board_integration(
-        &self,
-        request: Request<api::CreateThingsBoardIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "ThingsBoard").await)
-    }
-
-    async fn get_things_board_integration(
-        &self,
-        request: Request<api::GetThingsBoardIntegrationRequest>,
-    ) -> Result<Response<api::GetThingsBoardIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "ThingsBoard").await)
-    }
-
-    async fn update_things_board_integration(
-        &self,
-        request: Request<api::UpdateThingsBoardIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "ThingsBoard").await)
-    }
-
-    async fn delete_things_board_integration(
-        &self,
-        request: Request<api::DeleteThingsBoardIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "ThingsBoard").await)
-    }
-
-    async fn create_my_devices_integration(
-        &self,
-        request: Request<api::CreateMyDevicesIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "myDevices").await)
-    }
-
-    async fn get_my_devices_integration(
-        &self,
-        request: Request<api::GetMyDevicesIntegrationRequest>,
-    ) -> Result<Response<api::GetMyDevicesIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "myDevices").await)
-    }
-
-    async fn update_my_devices_integration(
-        &self,
-        request: Request<api::UpdateMyDevicesIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "myDevices").await)
-    }
-
-    async fn delete_my_devices_integration(
-        &self,
-        request: Request<api::DeleteMyDevicesIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "myDevices").await)
-    }
-
-    async fn create_gcp_pub_sub_integration(
-        &self,
-        request: Request<api::CreateGcpPubSubIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "GCP Pub/Sub").await)
-    }
-
-    async fn get_gcp_pub_sub_integration(
-        &self,
-        request: Request<api::GetGcpPubSubIntegrationRequest>,
-    ) -> Result<Response<api::GetGcpPubSubIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "GCP Pub/Sub").await)
-    }
-
-    async fn update_gcp_pub_sub_integration(
-        &self,
-        request: Request<api::UpdateGcpPubSubIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "GCP Pub/Sub").await)
-    }
-
-    async fn delete_gcp_pub_sub_integration(
-        &self,
-        request: Request<api::DeleteGcpPubSubIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "GCP Pub/Sub").await)
-    }
-
-    async fn create_aws_sns_integration(
-        &self,
-        request: Request<api::CreateAwsSnsIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "AWS SNS").await)
-    }
-
-    async fn get_aws_sns_integration(
-        &self,
-        request: Request<api::GetAwsSnsIntegrationRequest>,
-    ) -> Result<Response<api::GetAwsSnsIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "AWS SNS").await)
-    }
-
-    async fn update_aws_sns_integration(
-        &self,
-        request: Request<api::UpdateAwsSnsIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "AWS SNS").await)
-    }
-
-    async fn delete_aws_sns_integration(
-        &self,
-        request: Request<api::DeleteAwsSnsIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "AWS SNS").await)
-    }
-
-    async fn create_azure_service_bus_integration(
-        &self,
-        request: Request<api::CreateAzureServiceBusIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Azure Service Bus").await)
-    }
-
-    async fn get_azure_service_bus_integration(
-        &self,
-        request: Request<api::GetAzureServiceBusIntegrationRequest>,
-    ) -> Result<Response<api::GetAzureServiceBusIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "Azure Service Bus").await)
-    }
-
-    async fn update_azure_service_bus_integration(
-        &self,
-        request: Request<api::UpdateAzureServiceBusIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Azure Service Bus").await)
-    }
-
-    async fn delete_azure_service_bus_integration(
-        &self,
-        request: Request<api::DeleteAzureServiceBusIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Azure Service Bus").await)
-    }
-
-    async fn create_pilot_things_integration(
-        &self,
-        request: Request<api::CreatePilotThingsIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Pilot Things").await)
-    }
-
-    async fn get_pilot_things_integration(
-        &self,
-        request: Request<api::GetPilotThingsIntegrationRequest>,
-    ) -> Result<Response<api::GetPilotThingsIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "Pilot Things").await)
-    }
-
-    async fn update_pilot_things_integration(
-        &self,
-        request: Request<api::UpdatePilotThingsIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Pilot Things").await)
-    }
-
-    async fn delete_pilot_things_integration(
-        &self,
-        request: Request<api::DeletePilotThingsIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Pilot Things").await)
-    }
-
-    async fn create_ifttt_integration(
-        &self,
-        request: Request<api::CreateIftttIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "IFTTT").await)
-    }
-
-    async fn get_ifttt_integration(
-        &self,
-        request: Request<api::GetIftttIntegrationRequest>,
-    ) -> Result<Response<api::GetIftttIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "IFTTT").await)
-    }
-
-    async fn update_ifttt_integration(
-        &self,
-        request: Request<api::UpdateIftttIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "IFTTT").await)
-    }
-
-    async fn delete_ifttt_integration(
-        &self,
-        request: Request<api::DeleteIftttIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "IFTTT").await)
-    }
-
-    async fn create_blynk_integration(
-        &self,
-        request: Request<api::CreateBlynkIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Blynk").await)
-    }
-
-    async fn get_blynk_integration(
-        &self,
-        request: Request<api::GetBlynkIntegrationRequest>,
-    ) -> Result<Response<api::GetBlynkIntegrationResponse>, Status> {
-        Err(self.not_supported(&request, "Blynk").await)
-    }
-
-    async fn update_blynk_integration(
-        &self,
-        request: Request<api::UpdateBlynkIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Blynk").await)
-    }
-
-    async fn delete_blynk_integration(
-        &self,
-        request: Request<api::DeleteBlynkIntegrationRequest>,
-    ) -> Result<Response<Empty>, Status> {
-        Err(self.not_supported(&request, "Blynk").await)
+    unsupported_integrations! {
+        "InfluxDB": create_influx_db_integration(CreateInfluxDbIntegrationRequest),
+            get_influx_db_integration(GetInfluxDbIntegrationRequest) -> GetInfluxDbIntegrationResponse,
+            update_influx_db_integration(UpdateInfluxDbIntegrationRequest),
+            delete_influx_db_integration(DeleteInfluxDbIntegrationRequest);
+        "ThingsBoard": create_things_board_integration(CreateThingsBoardIntegrationRequest),
+            get_things_board_integration(GetThingsBoardIntegrationRequest) -> GetThingsBoardIntegrationResponse,
+            update_things_board_integration(UpdateThingsBoardIntegrationRequest),
+            delete_things_board_integration(DeleteThingsBoardIntegrationRequest);
+        "myDevices": create_my_devices_integration(CreateMyDevicesIntegrationRequest),
+            get_my_devices_integration(GetMyDevicesIntegrationRequest) -> GetMyDevicesIntegrationResponse,
+            update_my_devices_integration(UpdateMyDevicesIntegrationRequest),
+            delete_my_devices_integration(DeleteMyDevicesIntegrationRequest);
+        "GCP Pub/Sub": create_gcp_pub_sub_integration(CreateGcpPubSubIntegrationRequest),
+            get_gcp_pub_sub_integration(GetGcpPubSubIntegrationRequest) -> GetGcpPubSubIntegrationResponse,
+            update_gcp_pub_sub_integration(UpdateGcpPubSubIntegrationRequest),
+            delete_gcp_pub_sub_integration(DeleteGcpPubSubIntegrationRequest);
+        "AWS SNS": create_aws_sns_integration(CreateAwsSnsIntegrationRequest),
+            get_aws_sns_integration(GetAwsSnsIntegrationRequest) -> GetAwsSnsIntegrationResponse,
+            update_aws_sns_integration(UpdateAwsSnsIntegrationRequest),
+            delete_aws_sns_integration(DeleteAwsSnsIntegrationRequest);
+        "Azure Service Bus": create_azure_service_bus_integration(CreateAzureServiceBusIntegrationRequest),
+            get_azure_service_bus_integration(GetAzureServiceBusIntegrationRequest) -> GetAzureServiceBusIntegrationResponse,
+            update_azure_service_bus_integration(UpdateAzureServiceBusIntegrationRequest),
+            delete_azure_service_bus_integration(DeleteAzureServiceBusIntegrationRequest);
+        "Pilot Things": create_pilot_things_integration(CreatePilotThingsIntegrationRequest),
+            get_pilot_things_integration(GetPilotThingsIntegrationRequest) -> GetPilotThingsIntegrationResponse,
+            update_pilot_things_integration(UpdatePilotThingsIntegrationRequest),
+            delete_pilot_things_integration(DeletePilotThingsIntegrationRequest);
+        "IFTTT": create_ifttt_integration(CreateIftttIntegrationRequest),
+            get_ifttt_integration(GetIftttIntegrationRequest) -> GetIftttIntegrationResponse,
+            update_ifttt_integration(UpdateIftttIntegrationRequest),
+            delete_ifttt_integration(DeleteIftttIntegrationRequest);
+        "Blynk": create_blynk_integration(CreateBlynkIntegrationRequest),
+            get_blynk_integration(GetBlynkIntegrationRequest) -> GetBlynkIntegrationResponse,
+            update_blynk_integration(UpdateBlynkIntegrationRequest),
+            delete_blynk_integration(DeleteBlynkIntegrationRequest);
     }
 
     async fn generate_mqtt_integration_client_certificate(

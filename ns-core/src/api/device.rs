@@ -41,7 +41,7 @@ use packet_forwarder::gw::common;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::authz::{Action, Kind, Principal, Verb};
+use super::authz::{Action, Kind, Verb};
 use super::proto::{self as api, device_service_server::DeviceService};
 use super::service::{
     ApiState, Target, check_name, from_timestamp, parse_dev_addr, parse_eui, parse_key,
@@ -133,23 +133,78 @@ fn device_order(order: api::list_devices_request::OrderBy) -> OrderBy {
     }
 }
 
+/// A request about one device, named by its DevEUI.
+trait DeviceRequest {
+    /// The request field of the DevEUI.
+    const FIELD: &'static str;
+    /// The DevEUI as given (empty if the message holding it is missing).
+    fn dev_eui(&self) -> &str;
+}
+
+/// `DeviceRequest` for requests with a `dev_eui` field, or (`field: message
+/// => …`) with one in their optional `message`.
+macro_rules! device_request {
+    ($($request:ident),+ $(,)?) => {$(
+        impl DeviceRequest for api::$request {
+            const FIELD: &'static str = "dev_eui";
+            fn dev_eui(&self) -> &str {
+                &self.dev_eui
+            }
+        }
+    )+};
+    ($field:literal: $message:ident => $($request:ident),+) => {$(
+        impl DeviceRequest for api::$request {
+            const FIELD: &'static str = $field;
+            fn dev_eui(&self) -> &str {
+                self.$message.as_ref().map_or("", |m| m.dev_eui.as_str())
+            }
+        }
+    )+};
+}
+
+device_request!(
+    GetDeviceRequest,
+    DeleteDeviceRequest,
+    GetDeviceKeysRequest,
+    DeleteDeviceKeysRequest,
+    FlushDevNoncesRequest,
+    DeactivateDeviceRequest,
+    GetDeviceActivationRequest,
+    FlushDeviceQueueRequest,
+    GetDeviceQueueItemsRequest,
+    GetDeviceNextFCntDownRequest,
+);
+device_request!("device.dev_eui": device => UpdateDeviceRequest);
+device_request!("device_keys.dev_eui": device_keys => CreateDeviceKeysRequest, UpdateDeviceKeysRequest);
+device_request!("device_activation.dev_eui": device_activation => ActivateDeviceRequest);
+device_request!("queue_item.dev_eui": queue_item => EnqueueDeviceQueueItemRequest);
+
 impl DeviceApi {
-    /// Authenticates the caller and authorizes `verb` on device `dev_eui`
-    /// (the request field `field`); returns the caller, the EUI and the
-    /// device's tenant.
-    async fn device_access<T>(
+    /// Authenticates the caller and authorizes `verb` on the device the
+    /// request names; returns the EUI and the device's tenant.
+    async fn device_access<T: DeviceRequest + Sync>(
         &self,
         request: &Request<T>,
-        field: &str,
-        dev_eui: &str,
         verb: Verb,
-    ) -> Result<(Principal, Eui64, Uuid), Status> {
+    ) -> Result<(Eui64, Uuid), Status> {
         let s = &self.0;
         let who = s.principal(request).await?;
-        let dev_eui = parse_eui(field, dev_eui)?;
+        let dev_eui = parse_eui(T::FIELD, request.get_ref().dev_eui())?;
         let tenant = s.tenant_of(&who, Target::Device(dev_eui)).await?;
         s.authorize(&who, Action::new(Kind::Device, verb, Some(tenant)))?;
-        Ok((who, dev_eui, tenant))
+        Ok((dev_eui, tenant))
+    }
+
+    /// Authorizes writing the root keys of the device the request names
+    /// and checks the keys (at `keys`).
+    async fn keys_to_write<T: DeviceRequest + Send + Sync>(
+        &self,
+        request: Request<T>,
+        keys: fn(T) -> Option<api::DeviceKeys>,
+    ) -> Result<DeviceKeys, Status> {
+        let (dev_eui, _) = self.device_access(&request, Verb::Update).await?;
+        let k = required("device_keys", keys(request.into_inner()))?;
+        parse_keys(dev_eui, &k)
     }
 
     /// The device profile `id` if it belongs to `tenant`; INVALID_ARGUMENT
@@ -254,9 +309,7 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::GetDeviceRequest>,
     ) -> Result<Response<api::GetDeviceResponse>, Status> {
-        let (_, dev_eui, _) = self
-            .device_access(&request, "dev_eui", &request.get_ref().dev_eui, Verb::Read)
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Read).await?;
         let d = self.0.storage.get_device(dev_eui).await.map_err(status)?;
         Ok(Response::new(api::GetDeviceResponse {
             device: Some(to_proto(&d)),
@@ -273,15 +326,7 @@ impl DeviceService for DeviceApi {
         request: Request<api::UpdateDeviceRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
         let s = &self.0;
-        let eui = request
-            .get_ref()
-            .device
-            .as_ref()
-            .map(|d| d.dev_eui.clone())
-            .unwrap_or_default();
-        let (_, dev_eui, tenant) = self
-            .device_access(&request, "device.dev_eui", &eui, Verb::Update)
-            .await?;
+        let (dev_eui, tenant) = self.device_access(&request, Verb::Update).await?;
         let d = required("device", request.into_inner().device)?;
         let mut device = s.storage.get_device(dev_eui).await.map_err(status)?;
         check_name("device.name", &d.name)?;
@@ -331,14 +376,7 @@ impl DeviceService for DeviceApi {
         request: Request<api::DeleteDeviceRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
         let s = &self.0;
-        let (_, dev_eui, _) = self
-            .device_access(
-                &request,
-                "dev_eui",
-                &request.get_ref().dev_eui,
-                Verb::Delete,
-            )
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Delete).await?;
         let device = s.storage.get_device(dev_eui).await.map_err(status)?;
         s.storage.delete_device(dev_eui).await.map_err(status)?;
         s.device_changed(dev_eui, device.session.map(|x| x.dev_addr));
@@ -426,19 +464,12 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::CreateDeviceKeysRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
-        let s = &self.0;
-        let eui = request
-            .get_ref()
-            .device_keys
-            .as_ref()
-            .map(|k| k.dev_eui.clone())
-            .unwrap_or_default();
-        let (_, dev_eui, _) = self
-            .device_access(&request, "device_keys.dev_eui", &eui, Verb::Update)
-            .await?;
-        let k = required("device_keys", request.into_inner().device_keys)?;
-        let keys = parse_keys(dev_eui, &k)?;
-        s.storage.create_device_keys(&keys).await.map_err(status)?;
+        let keys = self.keys_to_write(request, |r| r.device_keys).await?;
+        self.0
+            .storage
+            .create_device_keys(&keys)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
 
@@ -447,9 +478,7 @@ impl DeviceService for DeviceApi {
         request: Request<api::GetDeviceKeysRequest>,
     ) -> Result<Response<api::GetDeviceKeysResponse>, Status> {
         let s = &self.0;
-        let (_, dev_eui, _) = self
-            .device_access(&request, "dev_eui", &request.get_ref().dev_eui, Verb::Read)
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Read).await?;
         let keys = s.storage.get_device_keys(dev_eui).await.map_err(status)?;
         let stamps = s
             .storage
@@ -472,19 +501,12 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::UpdateDeviceKeysRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
-        let s = &self.0;
-        let eui = request
-            .get_ref()
-            .device_keys
-            .as_ref()
-            .map(|k| k.dev_eui.clone())
-            .unwrap_or_default();
-        let (_, dev_eui, _) = self
-            .device_access(&request, "device_keys.dev_eui", &eui, Verb::Update)
-            .await?;
-        let k = required("device_keys", request.into_inner().device_keys)?;
-        let keys = parse_keys(dev_eui, &k)?;
-        s.storage.update_device_keys(&keys).await.map_err(status)?;
+        let keys = self.keys_to_write(request, |r| r.device_keys).await?;
+        self.0
+            .storage
+            .update_device_keys(&keys)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
 
@@ -492,14 +514,7 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::DeleteDeviceKeysRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
-        let (_, dev_eui, _) = self
-            .device_access(
-                &request,
-                "dev_eui",
-                &request.get_ref().dev_eui,
-                Verb::Delete,
-            )
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Delete).await?;
         self.0
             .storage
             .delete_device_keys(dev_eui)
@@ -512,14 +527,7 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::FlushDevNoncesRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
-        let (_, dev_eui, _) = self
-            .device_access(
-                &request,
-                "dev_eui",
-                &request.get_ref().dev_eui,
-                Verb::Update,
-            )
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Update).await?;
         self.0
             .storage
             .flush_dev_nonces(dev_eui)
@@ -533,15 +541,7 @@ impl DeviceService for DeviceApi {
         request: Request<api::ActivateDeviceRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
         let s = &self.0;
-        let eui = request
-            .get_ref()
-            .device_activation
-            .as_ref()
-            .map(|a| a.dev_eui.clone())
-            .unwrap_or_default();
-        let (_, dev_eui, _) = self
-            .device_access(&request, "device_activation.dev_eui", &eui, Verb::Update)
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Update).await?;
         let a = required("device_activation", request.into_inner().device_activation)?;
         let device = s.storage.get_device(dev_eui).await.map_err(status)?;
         let profile = s
@@ -603,14 +603,7 @@ impl DeviceService for DeviceApi {
         request: Request<api::DeactivateDeviceRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
         let s = &self.0;
-        let (_, dev_eui, _) = self
-            .device_access(
-                &request,
-                "dev_eui",
-                &request.get_ref().dev_eui,
-                Verb::Update,
-            )
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Update).await?;
         let device = s.storage.get_device(dev_eui).await.map_err(status)?;
         // As ChirpStack: the queue goes with the session.
         s.storage.flush_queue(dev_eui).await.map_err(status)?;
@@ -623,9 +616,7 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::GetDeviceActivationRequest>,
     ) -> Result<Response<api::GetDeviceActivationResponse>, Status> {
-        let (_, dev_eui, _) = self
-            .device_access(&request, "dev_eui", &request.get_ref().dev_eui, Verb::Read)
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Read).await?;
         let device = self.0.storage.get_device(dev_eui).await.map_err(status)?;
         // As ChirpStack: a device not activated has no activation, which is
         // not an error (its web interface shows an empty form).
@@ -717,15 +708,7 @@ impl DeviceService for DeviceApi {
         request: Request<api::EnqueueDeviceQueueItemRequest>,
     ) -> Result<Response<api::EnqueueDeviceQueueItemResponse>, Status> {
         let s = &self.0;
-        let eui = request
-            .get_ref()
-            .queue_item
-            .as_ref()
-            .map(|q| q.dev_eui.clone())
-            .unwrap_or_default();
-        let (_, dev_eui, _) = self
-            .device_access(&request, "queue_item.dev_eui", &eui, Verb::Update)
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Update).await?;
         let req = request.into_inner();
         let q = required("queue_item", req.queue_item)?;
         let f_port = u8::try_from(q.f_port)
@@ -768,14 +751,7 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::FlushDeviceQueueRequest>,
     ) -> Result<Response<pbjson_types::Empty>, Status> {
-        let (_, dev_eui, _) = self
-            .device_access(
-                &request,
-                "dev_eui",
-                &request.get_ref().dev_eui,
-                Verb::Update,
-            )
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Update).await?;
         self.0.storage.flush_queue(dev_eui).await.map_err(status)?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
@@ -784,9 +760,7 @@ impl DeviceService for DeviceApi {
         &self,
         request: Request<api::GetDeviceQueueItemsRequest>,
     ) -> Result<Response<api::GetDeviceQueueItemsResponse>, Status> {
-        let (_, dev_eui, _) = self
-            .device_access(&request, "dev_eui", &request.get_ref().dev_eui, Verb::Read)
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Read).await?;
         let items = self
             .0
             .storage
@@ -810,9 +784,7 @@ impl DeviceService for DeviceApi {
         request: Request<api::GetDeviceNextFCntDownRequest>,
     ) -> Result<Response<api::GetDeviceNextFCntDownResponse>, Status> {
         let s = &self.0;
-        let (_, dev_eui, _) = self
-            .device_access(&request, "dev_eui", &request.get_ref().dev_eui, Verb::Read)
-            .await?;
+        let (dev_eui, _) = self.device_access(&request, Verb::Read).await?;
         let device = s.storage.get_device(dev_eui).await.map_err(status)?;
         let Some(ds) = device.session else {
             return Err(Status::failed_precondition(format!(

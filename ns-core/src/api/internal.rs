@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use lorawan::Eui64;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
@@ -29,25 +30,43 @@ use crate::storage::{Found, ListQuery, Scope};
 pub struct InternalApi(pub Arc<ApiState>);
 
 impl InternalApi {
-    /// The tenant scope of a summary: `tenant_id` if given (authorized as a
-    /// read in it), else everything for admins.
-    async fn summary_scope(
+    /// Authenticates the caller of a summary and answers its tenant scope:
+    /// `tenant_id` if given (authorized as a read in it), else everything
+    /// for admins.
+    async fn summary_scope<T: Sync>(
         &self,
-        who: &Principal,
+        request: &Request<T>,
         tenant_id: &str,
     ) -> Result<Option<uuid::Uuid>, Status> {
         let s = &self.0;
+        let who = s.principal(request).await?;
         match parse_optional_uuid("tenant_id", tenant_id)? {
             Some(id) => {
-                let tenant = s.tenant_of(who, Target::Tenant(id)).await?;
-                s.authorize(who, Action::new(Kind::Tenant, Verb::Read, Some(tenant)))?;
+                let tenant = s.tenant_of(&who, Target::Tenant(id)).await?;
+                s.authorize(&who, Action::new(Kind::Tenant, Verb::Read, Some(tenant)))?;
                 Ok(Some(tenant))
             }
             None => {
-                s.authorize(who, Action::new(Kind::Tenant, Verb::List, None))?;
+                s.authorize(&who, Action::new(Kind::Tenant, Verb::List, None))?;
                 Ok(None)
             }
         }
+    }
+
+    /// Authenticates the caller, authorizes reading device `dev_eui` and
+    /// answers the live items of its stream `stream`.
+    async fn watch_device<T: Sync>(
+        &self,
+        request: &Request<T>,
+        dev_eui: &str,
+        stream: fn(Eui64) -> Stream,
+    ) -> Result<Response<BoxStream<api::LogItem>>, Status> {
+        let s = &self.0;
+        let who = s.principal(request).await?;
+        let dev_eui = parse_eui("dev_eui", dev_eui)?;
+        let tenant = s.tenant_of(&who, Target::Device(dev_eui)).await?;
+        s.authorize(&who, Action::new(Kind::Device, Verb::Read, Some(tenant)))?;
+        Ok(Response::new(self.watch(stream(dev_eui))))
     }
 
     /// The live items of `stream` from now on, until the caller goes away.
@@ -358,9 +377,8 @@ impl InternalService for InternalApi {
         request: Request<api::GetDevicesSummaryRequest>,
     ) -> Result<Response<api::GetDevicesSummaryResponse>, Status> {
         let s = &self.0;
-        let who = s.principal(&request).await?;
         let tenant = self
-            .summary_scope(&who, &request.get_ref().tenant_id)
+            .summary_scope(&request, &request.get_ref().tenant_id)
             .await?;
         let summary = s
             .storage
@@ -380,9 +398,8 @@ impl InternalService for InternalApi {
         request: Request<api::GetGatewaysSummaryRequest>,
     ) -> Result<Response<api::GetGatewaysSummaryResponse>, Status> {
         let s = &self.0;
-        let who = s.principal(&request).await?;
         let tenant = self
-            .summary_scope(&who, &request.get_ref().tenant_id)
+            .summary_scope(&request, &request.get_ref().tenant_id)
             .await?;
         let summary = s
             .storage
@@ -412,24 +429,16 @@ impl InternalService for InternalApi {
         &self,
         request: Request<api::StreamDeviceFramesRequest>,
     ) -> Result<Response<BoxStream<api::LogItem>>, Status> {
-        let s = &self.0;
-        let who = s.principal(&request).await?;
-        let dev_eui = parse_eui("dev_eui", &request.get_ref().dev_eui)?;
-        let tenant = s.tenant_of(&who, Target::Device(dev_eui)).await?;
-        s.authorize(&who, Action::new(Kind::Device, Verb::Read, Some(tenant)))?;
-        Ok(Response::new(self.watch(Stream::DeviceFrames(dev_eui))))
+        self.watch_device(&request, &request.get_ref().dev_eui, Stream::DeviceFrames)
+            .await
     }
 
     async fn stream_device_events(
         &self,
         request: Request<api::StreamDeviceEventsRequest>,
     ) -> Result<Response<BoxStream<api::LogItem>>, Status> {
-        let s = &self.0;
-        let who = s.principal(&request).await?;
-        let dev_eui = parse_eui("dev_eui", &request.get_ref().dev_eui)?;
-        let tenant = s.tenant_of(&who, Target::Device(dev_eui)).await?;
-        s.authorize(&who, Action::new(Kind::Device, Verb::Read, Some(tenant)))?;
-        Ok(Response::new(self.watch(Stream::DeviceEvents(dev_eui))))
+        self.watch_device(&request, &request.get_ref().dev_eui, Stream::DeviceEvents)
+            .await
     }
 
     async fn list_regions(

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -96,6 +97,11 @@ impl ApiServer {
     pub fn start(listener: TcpListener, state: Arc<ApiState>) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let app = router(&state);
+        // An answer is written in pieces (headers, data, trailers): without
+        // TCP_NODELAY the last waits for the client's delayed ACK, 40 ms.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "the API server stopped");

@@ -178,6 +178,7 @@ impl Storage {
             orders,
             Object::Application(application_id),
         )
+        .narrow("device d")
         .eq("d.application_id", Arg::Uuid(application_id))
         .search(self.backend(), query, &["d.name"], &["d.dev_eui"]);
         if let Some(id) = device_profile_id {

@@ -128,6 +128,7 @@ pub(super) struct Orders {
 pub(super) struct Listing {
     columns: &'static str,
     from: &'static str,
+    narrow: Option<&'static str>,
     orders: Orders,
     object: Object,
     filters: Vec<String>,
@@ -146,11 +147,22 @@ impl Listing {
         Self {
             columns,
             from,
+            narrow: None,
             orders,
             object,
             filters: Vec::new(),
             args: Vec::new(),
         }
+    }
+
+    /// Counts and pages over `table` alone (`device d`), then reads the
+    /// page's rows through `from` by the id column: for a `from` with joins
+    /// the filters and the order (but the profile name) do not need. The
+    /// count and the skipped rows of a deep page then come from an index,
+    /// not from the wide joined rows.
+    pub(super) fn narrow(mut self, table: &'static str) -> Self {
+        self.narrow = Some(table);
+        self
     }
 
     /// Adds the condition `column = <value>`.
@@ -219,8 +231,11 @@ impl Listing {
         let dir = if query.descending { "DESC" } else { "ASC" };
         let id = o.id;
         if query.order_by == OrderBy::LastSeen && o.last_seen.is_some() {
-            // Never seen first ascending, last descending, on both backends.
-            format!(" ORDER BY {key} IS NOT NULL {dir}, {key} {dir}, {id} {dir}")
+            // Never seen first ascending, last descending, on both backends
+            // (SQLite's natural order, PostgreSQL's with the index that
+            // says so): the index gives the page.
+            let nulls = if query.descending { "LAST" } else { "FIRST" };
+            format!(" ORDER BY {key} {dir} NULLS {nulls}, {id} {dir}")
         } else {
             format!(" ORDER BY {key} {dir}, {id} {dir}")
         }
@@ -238,16 +253,35 @@ impl Listing {
         R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
         let where_clause = self.where_clause();
-        let count_sql = format!("SELECT count(*) FROM {}{where_clause}", self.from);
         let n = self.args.len();
-        let page_sql = format!(
-            "SELECT {} FROM {}{where_clause}{} LIMIT ${} OFFSET ${}",
-            self.columns,
-            self.from,
-            self.order_clause(query),
-            n + 1,
-            n + 2
+        let order = self.order_clause(query);
+        let narrow = self.narrow.filter(|_| {
+            query.order_by != OrderBy::DeviceProfileName || self.orders.profile_name.is_none()
+        });
+        let count_sql = format!(
+            "SELECT count(*) FROM {}{where_clause}",
+            narrow.unwrap_or(self.from)
         );
+        let page_sql = match narrow {
+            // The page's ids from the narrow table (an index scan), then
+            // their rows, in the same order.
+            Some(table) => format!(
+                "SELECT {columns} FROM {from} WHERE {id} IN (SELECT {id} FROM {table}{where_clause}{order} \
+                 LIMIT ${l} OFFSET ${o}){order}",
+                columns = self.columns,
+                from = self.from,
+                id = self.orders.id,
+                l = n + 1,
+                o = n + 2,
+            ),
+            None => format!(
+                "SELECT {} FROM {}{where_clause}{order} LIMIT ${} OFFSET ${}",
+                self.columns,
+                self.from,
+                n + 1,
+                n + 2
+            ),
+        };
         let (limit, offset) = super::page(query.limit, query.offset);
         let args = &self.args;
         let (total, items): (i64, Vec<R>) = with_pool!(storage, pool => {

@@ -5,9 +5,13 @@
 
 use std::sync::Arc;
 
+use lorawan::Eui64;
+use lorawan::region::{Region, Revision};
+use ns_core::api::proto as pb;
 use ns_core::api::{ApiServer, ApiSettings, ApiState};
 use ns_core::config::Config;
-use ns_core::model::{ApiKey, TenantUser, User};
+use ns_core::model::{ApiKey, Application, DeviceProfile, MacVersion, Tenant, TenantUser, User};
+use packet_forwarder::gw::common;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -94,6 +98,30 @@ impl TestApi {
         (key, token)
     }
 
+    /// A new tenant named `name`, stored directly.
+    pub async fn tenant(&self, name: &str) -> Uuid {
+        let tenant = Tenant::new(name);
+        self.db.storage.create_tenant(&tenant).await.unwrap();
+        tenant.id
+    }
+
+    /// A new application of `tenant` named `name`, stored directly.
+    pub async fn application(&self, tenant: Uuid, name: &str) -> Uuid {
+        let app = Application::new(tenant, name);
+        self.db.storage.create_application(&app).await.unwrap();
+        app.id
+    }
+
+    /// Stores `profile` directly; its id.
+    pub async fn device_profile(&self, profile: &DeviceProfile) -> Uuid {
+        self.db
+            .storage
+            .create_device_profile(profile)
+            .await
+            .unwrap();
+        profile.id
+    }
+
     /// Stops the server and removes the database.
     pub async fn finish(self) {
         self.server.shutdown();
@@ -108,6 +136,58 @@ pub fn req<T>(message: T, token: &str) -> tonic::Request<T> {
         .metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
+}
+
+/// A device profile of `tenant` (EU868, LoRaWAN 1.0.3, RP002-1.0.3), not
+/// stored.
+pub fn eu868_profile(tenant: Uuid, name: impl Into<String>) -> DeviceProfile {
+    DeviceProfile::new(
+        tenant,
+        name,
+        Region::Eu868,
+        MacVersion::V1_0_3,
+        Revision::Rp002_1_0_3,
+    )
+}
+
+/// A device-profile message with only the required fields (EU868, LoRaWAN
+/// 1.0.3, RP002-1.0.3, the default ADR algorithm).
+pub fn profile_message(tenant: Uuid, name: &str) -> pb::DeviceProfile {
+    pb::DeviceProfile {
+        tenant_id: tenant.to_string(),
+        name: name.into(),
+        region: common::Region::Eu868 as i32,
+        mac_version: common::MacVersion::Lorawan103 as i32,
+        reg_params_revision: common::RegParamsRevision::Rp002103 as i32,
+        adr_algorithm_id: "default".into(),
+        ..Default::default()
+    }
+}
+
+/// An ABP activation of `eui` with LoRaWAN 1.0 keys (DevAddr 26011234,
+/// FCntUp 10, NFCntDown 5, AFCntDown 3).
+pub fn activation(eui: Eui64) -> pb::DeviceActivation {
+    pb::DeviceActivation {
+        dev_eui: eui.to_string(),
+        dev_addr: "26011234".into(),
+        app_s_key: "01010101010101010101010101010101".into(),
+        nwk_s_enc_key: "02020202020202020202020202020202".into(),
+        s_nwk_s_int_key: String::new(),
+        f_nwk_s_int_key: String::new(),
+        f_cnt_up: 10,
+        n_f_cnt_down: 5,
+        a_f_cnt_down: 3,
+    }
+}
+
+/// A downlink queue item of `eui`.
+pub fn queue_item(eui: Eui64, f_port: u32, data: &[u8]) -> pb::DeviceQueueItem {
+    pb::DeviceQueueItem {
+        dev_eui: eui.to_string(),
+        f_port,
+        data: data.to_vec(),
+        ..Default::default()
+    }
 }
 
 /// Asserts that `result` failed with `code`.

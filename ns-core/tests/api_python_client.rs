@@ -1,9 +1,12 @@
 //! Our management API driven by ChirpStack's official Python client (the
 //! PyPI `chirpstack-api` stubs over `grpcio`), on SQLite and PostgreSQL:
-//! tests/python/client_api.py logs in as the test's global admin, creates a
-//! tenant, an application, a device profile, devices with keys, a gateway and
-//! API keys, enqueues a downlink, pages and searches, updates, checks what a
-//! tenant key and no token may do, and deletes it all, asserting every reply.
+//! tests/python/client_api.py logs in as the test's global admin and calls
+//! every method the management API issue lists (69 of the 7 services: tenants
+//! and their users, users, applications and HTTP integrations, device
+//! profiles, devices with keys, activation and queue, gateways, API keys,
+//! search, summaries, regions, version, the live streams), checks what a
+//! tenant key and no token may do, and deletes it all, asserting every reply;
+//! it fails if the set of methods called is not that list.
 //!
 //! Needs `python3` with `chirpstack_api` and `grpc` (scripts/ensure-services
 //! installs them); without them this test fails rather than skips, since it

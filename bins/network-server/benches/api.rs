@@ -76,6 +76,14 @@ fn parse_args() -> Args {
         keep: false,
         postgres: std::env::var("NS_CORE_TEST_POSTGRES").unwrap_or_else(|_| POSTGRES_URL.into()),
     };
+    // `cargo test --all-targets` runs this without `--bench`: a smoke run
+    // that checks the bench works, not a measurement.
+    if !std::env::args().any(|a| a == "--bench") {
+        a.devices = 300;
+        a.create = 50;
+        a.clients = 4;
+        a.reps = 2;
+    }
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| usage());

@@ -116,16 +116,31 @@ async fn rest_round_trips_and_errors(api: &TestApi) {
     assert_eq!(code, 400);
     let (code, _) = rest::call(addr, "GET", "/api/tenants?limit=many", admin, None).await;
     assert_eq!(code, 400);
-    // A method answered UNIMPLEMENTED by the service is 501.
+    // A method answered UNIMPLEMENTED by the service is 501 (an
+    // application that exists, so nothing else can answer first).
+    let (code, app) = rest::call(
+        addr,
+        "POST",
+        "/api/applications",
+        admin,
+        Some(json!({"application": {"name": "meters", "tenantId": id}})),
+    )
+    .await;
+    assert_eq!(code, 200, "{app}");
+    let app_id = app["id"].as_str().unwrap();
     let (code, err) = rest::call(
         addr,
         "GET",
-        "/api/devices/0102030405060708/metrics?start=2026-01-01T00:00:00Z&end=2026-01-02T00:00:00Z&aggregation=HOUR",
+        &format!("/api/applications/{app_id}/integrations/influxdb"),
         admin,
         None,
     )
     .await;
-    assert!(code == 501 || code == 403 || code == 404, "{code} {err}");
+    assert_eq!((code, err["code"].as_i64()), (501, Some(12)), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("InfluxDB"),
+        "{err}"
+    );
 }
 
 async fn openapi_is_served(api: &TestApi) {

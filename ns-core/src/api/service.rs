@@ -229,13 +229,7 @@ impl ApiState {
             Target::Tenant(id) => s.get_tenant(id).await.map(|t| t.id),
             Target::Application(id) => s.get_application(id).await.map(|a| a.tenant_id),
             Target::DeviceProfile(id) => s.get_device_profile(id).await.map(|p| p.tenant_id),
-            Target::Device(eui) => match s.get_device(eui).await {
-                Ok(d) => s
-                    .get_application(d.application_id)
-                    .await
-                    .map(|a| a.tenant_id),
-                Err(e) => Err(e),
-            },
+            Target::Device(eui) => s.tenant_of_device(eui).await,
             Target::Gateway(eui) => s.get_gateway(eui).await.map(|g| g.tenant_id),
             Target::ApiKey(id) => match s.get_api_key(id).await {
                 Ok(k) => k

@@ -624,4 +624,18 @@ impl Storage {
         .map_err(write_error(object, Object::Application(application_id)))?;
         touched(done, object)
     }
+
+    /// The tenant a device belongs to (through its application), in one
+    /// query: what authorizing an API call on the device needs.
+    pub async fn tenant_of_device(&self, dev_eui: Eui64) -> Result<Uuid, StorageError> {
+        let (tenant_id,): (Uuid,) = fetch!(
+            self,
+            fetch_one,
+            "SELECT a.tenant_id FROM device d JOIN application a ON a.id = d.application_id \
+             WHERE d.dev_eui = $1",
+            db_eui(dev_eui),
+        )
+        .map_err(db_error(Object::Device(dev_eui)))?;
+        Ok(tenant_id)
+    }
 }

@@ -14,7 +14,7 @@ use ns_core::model::{
     MacVersion, QueueItem, Stamps, Tenant, TenantUser, User,
 };
 use ns_core::storage::{
-    ListQuery, NonceError, Object, OrderBy, SessionUpdate, Storage, StorageError,
+    Backend, ListQuery, NonceError, Object, OrderBy, SessionUpdate, Storage, StorageError,
 };
 use uuid::Uuid;
 
@@ -202,6 +202,18 @@ async fn lists_search_order_and_count(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!((page.total, page.items.len()), (4, 0));
+
+    // On PostgreSQL the searches read from trigram indexes (migration 0006;
+    // the machine's PostgreSQL ships pg_trgm): all six were made.
+    if s.backend() == Backend::Postgres {
+        let trigram = db
+            .count(
+                "SELECT count(*) FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND indexname LIKE '%\\_trgm'",
+            )
+            .await;
+        assert_eq!(trigram, 6);
+    }
 }
 
 async fn users_and_memberships(db: &TestDb) {

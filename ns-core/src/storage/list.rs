@@ -197,13 +197,23 @@ impl Listing {
         self.args.push(Arg::Text(like_pattern(&query.search)));
         let n = self.args.len();
         let like = |expr: String| format!("{expr} LIKE ${n} ESCAPE '\\'");
+        // SQLite's LIKE ignores the case of ASCII letters and its lower()
+        // folds those only: the column as it is matches the same rows,
+        // without a function call per row. PostgreSQL's LIKE is
+        // case-sensitive; its trigram indexes (migration 0006) are on these
+        // very expressions.
         let mut alternatives: Vec<String> = columns
             .iter()
-            .map(|c| like(format!("lower({c})")))
+            .map(|c| {
+                like(match backend {
+                    Backend::Sqlite => (*c).to_owned(),
+                    Backend::Postgres => format!("lower({c})"),
+                })
+            })
             .collect();
         for c in hex_columns {
             alternatives.push(like(match backend {
-                Backend::Sqlite => format!("lower(hex({c}))"),
+                Backend::Sqlite => format!("hex({c})"),
                 Backend::Postgres => format!("encode({c}, 'hex')"),
             }));
         }
@@ -230,7 +240,12 @@ impl Listing {
         };
         let dir = if query.descending { "DESC" } else { "ASC" };
         let id = o.id;
-        if query.order_by == OrderBy::LastSeen && o.last_seen.is_some() {
+        if key == id {
+            // The id alone: repeating it as its own tie-breaker makes
+            // SQLite sort the page in a temporary B-tree instead of reading
+            // it from the index in order.
+            format!(" ORDER BY {id} {dir}")
+        } else if query.order_by == OrderBy::LastSeen && o.last_seen.is_some() {
             // Never seen first ascending, last descending, on both backends
             // (SQLite's natural order, PostgreSQL's with the index that
             // says so): the index gives the page.
@@ -294,16 +309,19 @@ impl Listing {
                     Arg::Bool(v) => (count.bind(*v), page.bind(*v)),
                 };
             }
-            let total = count.fetch_one(pool).await;
-            match total {
-                Ok(total) if query.limit == 0 => Ok((total, Vec::new())),
-                Ok(total) => page
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(pool)
-                    .await
-                    .map(|items| (total, items)),
-                Err(e) => Err(e),
+            // The count and the page on two connections at once: a page
+            // takes the longer of the two, not their sum (with a pool of
+            // one, they simply take turns).
+            let page = async {
+                if query.limit == 0 {
+                    Ok(Vec::new())
+                } else {
+                    page.bind(limit).bind(offset).fetch_all(pool).await
+                }
+            };
+            match tokio::join!(count.fetch_one(pool), page) {
+                (Ok(total), Ok(items)) => Ok((total, items)),
+                (Err(e), _) | (_, Err(e)) => Err(e),
             }
         })
         .map_err(db_error(self.object))?;

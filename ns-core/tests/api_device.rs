@@ -825,6 +825,39 @@ async fn tenant_device_limit_is_enforced(api: &TestApi) {
         .await
         .unwrap();
     create(api, device(&fx, "0000000000000003", "three")).await;
+
+    // Concurrent creates (each its own call and connection to the
+    // database) cannot take the tenant past its limit: of twelve, exactly
+    // the room left succeeds.
+    tenant.max_device_count = 6;
+    api.db.storage.update_tenant(&tenant).await.unwrap();
+    let calls = (0..12u64).map(|i| {
+        let d = device(&fx, &format!("{:016x}", 0x100 + i), &format!("rush {i}"));
+        async move {
+            client(api)
+                .create(req(pb::CreateDeviceRequest { device: Some(d) }, &api.admin))
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    for status in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    }
+    assert_eq!(created, 4, "the tenant had two of six: {results:?}");
+    let listed = client(api)
+        .list(req(
+            pb::ListDevicesRequest {
+                application_id: fx.app.to_string(),
+                limit: 100,
+                ..Default::default()
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_count, 6);
 }
 
 async fn bad_input_is_refused_by_field(api: &TestApi) {

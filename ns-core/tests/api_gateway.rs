@@ -309,6 +309,25 @@ async fn tenant_gateway_limits_are_enforced(api: &TestApi) {
     .await
     .unwrap();
     assert_eq!(page.total_count, 1);
+
+    // Concurrent creates cannot take the tenant past its limit.
+    stored.max_gateway_count = 4;
+    api.db.storage.update_tenant(&stored).await.unwrap();
+    let calls = (0..8u64).map(|i| async move {
+        let g = gateway(t, &format!("{:016x}", 0x100 + i), &format!("rush {i}"));
+        client(api)
+            .create(req(
+                pb::CreateGatewayRequest { gateway: Some(g) },
+                &api.admin,
+            ))
+            .await
+    });
+    let results = futures_util::future::join_all(calls).await;
+    for status in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    }
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 3, "the tenant had one of four: {results:?}");
 }
 
 async fn bad_input_is_refused_by_field(api: &TestApi) {

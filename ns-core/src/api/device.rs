@@ -24,8 +24,8 @@
 //! `device_status` is never filled in; there is no payload codec, so an
 //! `object` to enqueue without `data` is INVALID_ARGUMENT ("no payload
 //! codec: data is required"), and with `data` the object is ignored; the
-//! tenant's `max_device_count` is checked before the insert, not in the same
-//! transaction, so concurrent creates can overshoot it by their number.
+//! tenant's `max_device_count` is counted in the insert's transaction, so
+//! concurrent creates cannot overshoot it.
 //!
 //! Who may: every member of the device's tenant reads (Get, List, GetKeys,
 //! GetActivation, GetQueue, GetNextFCntDown, GetRandomDevAddr); tenant and
@@ -252,24 +252,19 @@ impl DeviceApi {
         (profile.region_config_id.clone(), params)
     }
 
-    /// Checks the tenant's `max_device_count` before a new device.
-    async fn check_device_limit(&self, tenant_id: Uuid) -> Result<(), Status> {
+    /// Stores a new device of the tenant `tenant_id`, within its
+    /// `max_device_count` (checked in the insert's transaction).
+    async fn create_within_limit(&self, device: &Device, tenant_id: Uuid) -> Result<(), Status> {
         let s = &self.0;
         let tenant = s.storage.get_tenant(tenant_id).await.map_err(status)?;
-        if tenant.max_device_count > 0 {
-            let n = s
-                .storage
-                .count_tenant_devices(tenant_id)
+        let created = if tenant.max_device_count > 0 {
+            s.storage
+                .create_device_within_limit(device, tenant_id, tenant.max_device_count)
                 .await
-                .map_err(status)?;
-            if n >= u64::from(tenant.max_device_count) {
-                return Err(Status::failed_precondition(format!(
-                    "the tenant has reached its max_device_count ({})",
-                    tenant.max_device_count
-                )));
-            }
-        }
-        Ok(())
+        } else {
+            s.storage.create_device(device).await
+        };
+        created.map_err(status)
     }
 }
 
@@ -293,7 +288,6 @@ impl DeviceService for DeviceApi {
         let join_eui = parse_join_eui("device.join_eui", &d.join_eui)?;
         self.profile_in("device.device_profile_id", profile_id, tenant)
             .await?;
-        self.check_device_limit(tenant).await?;
         let mut device = Device::new(dev_eui, application_id, profile_id, d.name);
         device.description = d.description;
         device.join_eui = join_eui;
@@ -301,7 +295,7 @@ impl DeviceService for DeviceApi {
         device.is_disabled = d.is_disabled;
         device.tags = d.tags;
         device.variables = d.variables;
-        s.storage.create_device(&device).await.map_err(status)?;
+        self.create_within_limit(&device, tenant).await?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
 

@@ -161,21 +161,16 @@ impl GatewayService for GatewayApi {
                 "the tenant may not have gateways (can_have_gateways is false)",
             ));
         }
-        if tenant.max_gateway_count > 0 {
-            let count = s
-                .storage
-                .list_gateways(Some(tenant_id), &ListQuery::page(0, 0))
+        // The limit is counted in the insert's transaction: concurrent
+        // creates cannot overshoot it.
+        let created = if tenant.max_gateway_count > 0 {
+            s.storage
+                .create_gateway_within_limit(&gateway, tenant.max_gateway_count)
                 .await
-                .map_err(status)?
-                .total;
-            if count >= u64::from(tenant.max_gateway_count) {
-                return Err(Status::failed_precondition(format!(
-                    "the tenant has reached its max_gateway_count ({})",
-                    tenant.max_gateway_count
-                )));
-            }
-        }
-        s.storage.create_gateway(&gateway).await.map_err(status)?;
+        } else {
+            s.storage.create_gateway(&gateway).await
+        };
+        created.map_err(status)?;
         Ok(Response::new(pbjson_types::Empty {}))
     }
 

@@ -16,7 +16,9 @@ use super::rows::{
     DeviceAndProfileRow, DeviceKeysRow, DeviceListRow, DeviceRow, db_class, db_dev_addr, db_eui,
     db_time, db_u32, device_columns, device_profile_columns,
 };
-use super::{ListQuery, Page, Storage, execute, execute_by_key, fetch, with_pool};
+use super::{
+    ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, with_pool,
+};
 use crate::model::{Device, DeviceKeys, DeviceProfile, DeviceSession};
 
 /// The highest JoinNonce (24 bits).
@@ -50,6 +52,41 @@ pub struct SessionUpdate<'a> {
     pub seen_at: Option<SystemTime>,
 }
 
+/// Inserts the device `$device` through `$executor` (a pool or a
+/// transaction): the number of rows written, or the driver's error.
+macro_rules! insert_device {
+    ($executor:expr, $device:expr) => {{
+        let device: &Device = $device;
+        let (dev_addr, f_cnt_up, session) = session_columns(device.session.as_ref());
+        sqlx::query(
+            "INSERT INTO device (dev_eui, application_id, device_profile_id, created_at, \
+             updated_at, last_seen_at, name, join_eui, skip_fcnt_check, is_disabled, \
+             enabled_class, dev_addr, f_cnt_up, device_session, description, tags, variables) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(db_eui(device.dev_eui))
+        .bind(device.application_id)
+        .bind(device.device_profile_id)
+        .bind(db_time(device.stamps.created_at))
+        .bind(db_time(device.stamps.updated_at))
+        .bind(device.last_seen_at.map(db_time))
+        .bind(&device.name)
+        .bind(db_eui(device.join_eui))
+        .bind(device.skip_fcnt_check)
+        .bind(device.is_disabled)
+        .bind(db_class(device.enabled_class))
+        .bind(dev_addr)
+        .bind(f_cnt_up)
+        .bind(session)
+        .bind(&device.description)
+        .bind(Json(&device.tags))
+        .bind(Json(&device.variables))
+        .execute($executor)
+        .await
+        .map(|done| done.rows_affected())
+    }};
+}
+
 impl Storage {
     /// Stores a new device, with its session if it has one (ABP).
     ///
@@ -57,44 +94,51 @@ impl Storage {
     /// does not exist, [`StorageError::AlreadyExists`] if its DevEUI is
     /// taken.
     pub async fn create_device(&self, device: &Device) -> Result<(), StorageError> {
-        let object = Object::Device(device.dev_eui);
-        let (dev_addr, f_cnt_up, session) = session_columns(device.session.as_ref());
-        let result = execute!(
-            self,
-            "INSERT INTO device (dev_eui, application_id, device_profile_id, created_at, \
-             updated_at, last_seen_at, name, join_eui, skip_fcnt_check, is_disabled, \
-             enabled_class, dev_addr, f_cnt_up, device_session, description, tags, variables) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-            db_eui(device.dev_eui),
-            device.application_id,
-            device.device_profile_id,
-            db_time(device.stamps.created_at),
-            db_time(device.stamps.updated_at),
-            device.last_seen_at.map(db_time),
-            &device.name,
-            db_eui(device.join_eui),
-            device.skip_fcnt_check,
-            device.is_disabled,
-            db_class(device.enabled_class),
-            dev_addr,
-            f_cnt_up,
-            session,
-            &device.description,
-            Json(&device.tags),
-            Json(&device.variables),
-        );
+        let result = with_pool!(self, pool => insert_device!(pool, device));
         match result {
             Ok(_) => Ok(()),
-            // Two references: find out which one is missing.
-            Err(e) if is_foreign_key_violation(&e) => {
-                let missing = match self.get_application(device.application_id).await {
-                    Ok(_) => Object::DeviceProfile(device.device_profile_id),
-                    Err(StorageError::NotFound(app)) => app,
-                    Err(e) => return Err(e),
-                };
-                Err(StorageError::NotFound(missing))
-            }
-            Err(e) => Err(db_error(object)(e)),
+            Err(e) => Err(self.device_insert_error(e, device).await),
+        }
+    }
+
+    /// [`create_device`](Self::create_device) if the device's tenant,
+    /// `tenant_id`, has fewer than `max` devices: counted and inserted in
+    /// one transaction, so that concurrent creates cannot take the tenant
+    /// past its limit.
+    ///
+    /// [`StorageError::Conflict`] on the tenant if it has `max` already;
+    /// otherwise the errors of `create_device`.
+    pub async fn create_device_within_limit(
+        &self,
+        device: &Device,
+        tenant_id: Uuid,
+        max: u32,
+    ) -> Result<(), StorageError> {
+        let inserted = insert_within_limit!(
+            self,
+            tenant_id,
+            max,
+            "max_device_count",
+            "SELECT count(*) FROM device d JOIN application a ON a.id = d.application_id \
+             WHERE a.tenant_id = $1",
+            |tx| insert_device!(&mut *tx, device)
+        );
+        match inserted {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.device_insert_error(e, device).await),
+        }
+    }
+
+    /// What a failed insert of `device` means.
+    async fn device_insert_error(&self, error: sqlx::Error, device: &Device) -> StorageError {
+        if !is_foreign_key_violation(&error) {
+            return db_error(Object::Device(device.dev_eui))(error);
+        }
+        // Two references: find out which one is missing.
+        match self.get_application(device.application_id).await {
+            Ok(_) => StorageError::NotFound(Object::DeviceProfile(device.device_profile_id)),
+            Err(StorageError::NotFound(app)) => StorageError::NotFound(app),
+            Err(e) => e,
         }
     }
 
@@ -571,20 +615,6 @@ impl Storage {
             db_eui(dev_eui),
         )
         .map_err(db_error(Object::DeviceKeys(dev_eui)))
-    }
-
-    /// How many devices a tenant has, over all its applications (for its
-    /// `max_device_count`).
-    pub async fn count_tenant_devices(&self, tenant_id: Uuid) -> Result<u64, StorageError> {
-        let (n,): (i64,) = fetch!(
-            self,
-            fetch_one,
-            "SELECT count(*) FROM device d JOIN application a ON a.id = d.application_id \
-             WHERE a.tenant_id = $1",
-            tenant_id,
-        )
-        .map_err(db_error(Object::Tenant(tenant_id)))?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// When a device's root keys were created and last changed.

@@ -8,9 +8,49 @@ use uuid::Uuid;
 use super::error::{Object, StorageError, db_error, touched, write_error};
 use super::list::{Arg, Listing, Orders};
 use super::rows::{GatewayRow, db_eui, db_secs, db_time, gateway_columns};
-use super::{ListQuery, Page, Storage, execute, execute_by_key, fetch};
+use super::{
+    ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, with_pool,
+};
 use crate::model::Gateway;
 use sqlx::types::Json;
+
+/// Inserts the gateway `$gateway` through `$executor` (a pool or a
+/// transaction): the number of rows written, or the driver's error.
+macro_rules! insert_gateway {
+    ($executor:expr, $gateway:expr) => {{
+        let gateway: &Gateway = $gateway;
+        sqlx::query(
+            "INSERT INTO gateway (gateway_id, tenant_id, created_at, updated_at, last_seen_at, \
+             name, latitude, longitude, altitude, description, tags, metadata, \
+             stats_interval_secs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(db_eui(gateway.gateway_id))
+        .bind(gateway.tenant_id)
+        .bind(db_time(gateway.stamps.created_at))
+        .bind(db_time(gateway.stamps.updated_at))
+        .bind(gateway.last_seen_at.map(db_time))
+        .bind(&gateway.name)
+        .bind(gateway.latitude)
+        .bind(gateway.longitude)
+        .bind(gateway.altitude)
+        .bind(&gateway.description)
+        .bind(Json(&gateway.tags))
+        .bind(Json(&gateway.metadata))
+        .bind(db_secs(gateway.stats_interval))
+        .execute($executor)
+        .await
+        .map(|done| done.rows_affected())
+    }};
+}
+
+/// What a failed insert of `gateway` means.
+fn gateway_insert_error(gateway: &Gateway) -> impl FnOnce(sqlx::Error) -> StorageError {
+    write_error(
+        Object::Gateway(gateway.gateway_id),
+        Object::Tenant(gateway.tenant_id),
+    )
+}
 
 impl Storage {
     /// Stores a new gateway.
@@ -18,31 +58,31 @@ impl Storage {
     /// [`StorageError::NotFound`] if its tenant does not exist,
     /// [`StorageError::AlreadyExists`] if its EUI is taken.
     pub async fn create_gateway(&self, gateway: &Gateway) -> Result<(), StorageError> {
-        execute!(
+        with_pool!(self, pool => insert_gateway!(pool, gateway))
+            .map(|_| ())
+            .map_err(gateway_insert_error(gateway))
+    }
+
+    /// [`create_gateway`](Self::create_gateway) if the gateway's tenant has
+    /// fewer than `max` gateways: counted and inserted in one transaction,
+    /// so that concurrent creates cannot take the tenant past its limit.
+    ///
+    /// [`StorageError::Conflict`] on the tenant if it has `max` already;
+    /// otherwise the errors of `create_gateway`.
+    pub async fn create_gateway_within_limit(
+        &self,
+        gateway: &Gateway,
+        max: u32,
+    ) -> Result<(), StorageError> {
+        insert_within_limit!(
             self,
-            "INSERT INTO gateway (gateway_id, tenant_id, created_at, updated_at, last_seen_at, \
-             name, latitude, longitude, altitude, description, tags, metadata, \
-             stats_interval_secs) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            db_eui(gateway.gateway_id),
             gateway.tenant_id,
-            db_time(gateway.stamps.created_at),
-            db_time(gateway.stamps.updated_at),
-            gateway.last_seen_at.map(db_time),
-            &gateway.name,
-            gateway.latitude,
-            gateway.longitude,
-            gateway.altitude,
-            &gateway.description,
-            Json(&gateway.tags),
-            Json(&gateway.metadata),
-            db_secs(gateway.stats_interval),
+            max,
+            "max_gateway_count",
+            "SELECT count(*) FROM gateway WHERE tenant_id = $1",
+            |tx| insert_gateway!(&mut *tx, gateway)
         )
-        .map_err(write_error(
-            Object::Gateway(gateway.gateway_id),
-            Object::Tenant(gateway.tenant_id),
-        ))?;
-        Ok(())
+        .map_err(gateway_insert_error(gateway))
     }
 
     /// The gateway with this EUI.

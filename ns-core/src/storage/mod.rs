@@ -126,6 +126,66 @@ macro_rules! fetch {
 }
 use fetch;
 
+/// Runs the insert `$insert` (an expression of the transaction `$tx`, the
+/// driver's result) if the tenant `$tenant` has fewer than `$max` of the
+/// rows `$count` (a query of the tenant id, `$1`) counts, both in one
+/// transaction: on SQLite `BEGIN IMMEDIATE` takes the write lock before the
+/// count, on PostgreSQL the tenant's row stays locked until the commit, so
+/// that no concurrent insert comes between the count and this one.
+///
+/// Returns from the enclosing function with a [`StorageError::Conflict`]
+/// naming `$limit` if the tenant is at its limit, or with the database's
+/// error; evaluates to the insert's own result (the transaction rolled
+/// back on an error), for the caller to classify.
+macro_rules! insert_within_limit {
+    (
+        $storage:expr, $tenant:expr, $max:expr, $limit:literal, $count:literal,
+        |$tx:ident| $insert:expr
+    ) => {{
+        let storage: &$crate::storage::Storage = $storage;
+        let tenant: uuid::Uuid = $tenant;
+        let max: u32 = $max;
+        let object = $crate::storage::Object::Tenant(tenant);
+        let on_db = $crate::storage::error::db_error;
+        $crate::storage::with_pool!(storage, pool => {
+            let mut $tx = pool
+                .begin_with(storage.dialect("BEGIN IMMEDIATE", "BEGIN"))
+                .await
+                .map_err(on_db(object))?;
+            if storage.backend() == $crate::storage::Backend::Postgres {
+                sqlx::query("SELECT 1 FROM tenant WHERE id = $1 FOR UPDATE")
+                    .bind(tenant)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(on_db(object))?;
+            }
+            let (n,): (i64,) = sqlx::query_as($count)
+                .bind(tenant)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(on_db(object))?;
+            if n >= i64::from(max) {
+                return Err($crate::storage::StorageError::Conflict {
+                    object,
+                    reason: format!("the tenant has reached its {} ({max})", $limit),
+                });
+            }
+            let inserted: Result<(), sqlx::Error> = match $insert {
+                Ok(_) => {
+                    $tx.commit().await.map_err(on_db(object))?;
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = $tx.rollback().await;
+                    Err(e)
+                }
+            };
+            inserted
+        })
+    }};
+}
+use insert_within_limit;
+
 /// The database behind a [`Storage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

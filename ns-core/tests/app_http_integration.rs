@@ -324,13 +324,42 @@ async fn storage_error_drops_and_counts_the_event_without_panicking() {
     db.finish().await;
     let sink = ApplicationHttpSink::start(storage, quick(Duration::from_secs(10)));
     sink.publish(&Event::from(up(app, 1))).unwrap();
-    let counters = counters_reach(&sink, |c| c.dropped == 1).await;
-    assert_eq!(counters.storage_errors, 1);
+    // Two failed reads: whether any application has an integration (at
+    // start), then the event's application.
+    let counters = counters_reach(&sink, |c| c.dropped == 1 && c.storage_errors == 2).await;
     assert_eq!((counters.queued, counters.no_integration), (0, 0));
     // The resolver is still there: the next event is handled (and, storage
     // still failing past the retry delay, dropped again).
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     sink.publish(&Event::from(up(app, 2))).unwrap();
-    let counters = counters_reach(&sink, |c| c.dropped == 2).await;
-    assert_eq!(counters.storage_errors, 2);
+    counters_reach(&sink, |c| c.dropped == 2 && c.storage_errors == 3).await;
+}
+
+#[tokio::test]
+async fn without_any_integration_events_are_counted_not_queued() {
+    let db = TestDb::sqlite().await;
+    let app = application(&db.storage, "meters").await;
+    // A queue of ten: copies of the events would fill it at once.
+    let sink = ApplicationHttpSink::start(
+        db.storage.clone(),
+        quick(Duration::from_secs(10)).with_queue_capacity(10),
+    );
+    // Its first read, at once, finds no integration anywhere.
+    let deadline = Instant::now() + WAIT;
+    while sink.is_active() {
+        assert!(
+            Instant::now() < deadline,
+            "the sink still looks for integrations"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let event = Event::from(up(app, 1));
+    for _ in 0..20_000 {
+        sink.publish(&event).unwrap();
+    }
+    let counters = sink.counters();
+    assert_eq!(counters.no_integration, 20_000, "{counters:?}");
+    assert_eq!((counters.dropped, counters.queued), (0, 0));
+    drop(sink);
+    db.finish().await;
 }

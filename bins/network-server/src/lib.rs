@@ -64,6 +64,7 @@ pub struct Server {
     udp: Option<Arc<UdpBackend>>,
     mqtt_gateways: Vec<Arc<GatewayBackend>>,
     mqtt_integration: Option<Arc<MqttPublisher>>,
+    app_http: Arc<ApplicationHttpSink>,
     metrics_addr: Option<SocketAddr>,
     api: Option<ApiServer>,
     broker: Option<BrokerAddrs>,
@@ -109,10 +110,11 @@ impl Server {
         let mut tasks = Vec::new();
         // Each application's own HTTP integration (from the management
         // API): one cache lookup per event, off the radio path.
-        pipeline.add_event_sink(Arc::new(ApplicationHttpSink::start(
+        let app_http = Arc::new(ApplicationHttpSink::start(
             storage.clone(),
             ApplicationHttpSettings::default(),
-        )));
+        ));
+        pipeline.add_event_sink(app_http.clone());
 
         // The management API's state first: its live log is a pipeline sink.
         let api_state = if config.api.bind.is_empty() {
@@ -238,6 +240,7 @@ impl Server {
             udp,
             mqtt_gateways,
             mqtt_integration,
+            app_http,
             metrics_addr: None,
             broker,
             tasks,

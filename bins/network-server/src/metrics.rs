@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ns_core::gateway_backend::GatewayBackend;
-use ns_core::integration::publish::MqttPublisher;
+use ns_core::integration::publish::{ApplicationHttpSink, MqttPublisher};
 use ns_core::pipeline::PipelineCounters;
 use ns_core::udp_backend::UdpBackend;
 use tokio::net::TcpListener;
@@ -23,6 +23,7 @@ pub(crate) struct State {
     udp: Option<Arc<UdpBackend>>,
     gateways: Vec<Arc<GatewayBackend>>,
     mqtt: Option<Arc<MqttPublisher>>,
+    app_http: Arc<ApplicationHttpSink>,
     api: Option<Arc<ns_core::api::ApiState>>,
 }
 
@@ -33,6 +34,7 @@ impl State {
             udp: server.udp.clone(),
             gateways: server.mqtt_gateways.clone(),
             mqtt: server.mqtt_integration.clone(),
+            app_http: Arc::clone(&server.app_http),
             api: server.api.as_ref().map(|a| Arc::clone(a.state())),
         }
     }
@@ -153,6 +155,29 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
             let _ = writeln!(out, "# TYPE {name} counter");
             write_sample(&mut out, name, &[], value);
         }
+    }
+    let c = state.app_http.counters();
+    for (name, value) in [
+        ("ns_app_http_integration_queued_total", c.queued),
+        ("ns_app_http_integration_delivered_total", c.delivered),
+        ("ns_app_http_integration_failed_total", c.failed),
+        ("ns_app_http_integration_retried_total", c.retried),
+        ("ns_app_http_integration_dropped_total", c.dropped),
+        (
+            "ns_app_http_integration_no_integration_total",
+            c.no_integration,
+        ),
+        (
+            "ns_app_http_integration_storage_errors_total",
+            c.storage_errors,
+        ),
+        (
+            "ns_app_http_integration_invalid_configs_total",
+            c.invalid_configs,
+        ),
+    ] {
+        let _ = writeln!(out, "# TYPE {name} counter");
+        write_sample(&mut out, name, &[], value);
     }
     (
         [(

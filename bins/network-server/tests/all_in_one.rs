@@ -13,182 +13,16 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use lorawan_device::async_device::{JoinResponse, SendResponse};
 use lorawan_device::{AppEui, AppKey, DevEui, JoinMode};
 use ns_core::storage::Storage;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use support::mqtt::Events;
+use support::process::{ServerProcess, addr_field, field, http_get, http_get_with, strip_ansi};
 use support::udp_forwarder::UdpForwarder;
-use support::{JOIN_EUI, PgSchema, WAIT, provision, radio, random_eui, random_key, until, within};
-
-/// The binary under test, with its log read line by line.
-struct ServerProcess {
-    child: Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    log: Arc<Mutex<Vec<String>>>,
-    data_dir: PathBuf,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- network-server log ----");
-            for line in self.log.lock().unwrap().iter() {
-                eprintln!("{line}");
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-/// `line` without ANSI escape sequences (in case colours are on).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte (@ to ~).
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The value of field `key` in a tracing `fmt` line (`key=value`).
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!(" {key}="))? + key.len() + 2;
-    let rest = &line[start..];
-    Some(
-        rest.split_whitespace()
-            .next()
-            .unwrap_or(rest)
-            .trim_matches('"'),
-    )
-}
-
-impl ServerProcess {
-    /// Starts the binary with `config` (TOML) written to `dir`, which is
-    /// also its data directory.
-    fn start(dir: &Path, config: &str) -> Self {
-        let config_file = dir.join("network-server.toml");
-        std::fs::write(&config_file, config).expect("configuration file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_network-server"))
-            .arg("--config")
-            .arg(&config_file)
-            .arg("--data-dir")
-            .arg(dir)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("network-server starts");
-        let (tx, lines) = mpsc::unbounded_channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let readers: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stdout.take().expect("stdout")),
-            Box::new(child.stderr.take().expect("stderr")),
-        ];
-        for reader in readers {
-            let (tx, log) = (tx.clone(), Arc::clone(&log));
-            std::thread::spawn(move || {
-                for line in BufReader::new(reader).lines() {
-                    let Ok(line) = line else { return };
-                    let line = strip_ansi(&line);
-                    log.lock().unwrap().push(line.clone());
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Self {
-            child,
-            lines,
-            log,
-            data_dir: dir.to_owned(),
-        }
-    }
-
-    /// The first log line (from now) containing `text`.
-    async fn line_with(&mut self, text: &str) -> String {
-        within(&format!("a log line with {text:?}"), async {
-            loop {
-                match self.lines.recv().await {
-                    Some(line) if line.contains(text) => return line,
-                    Some(_) => {}
-                    None => {
-                        let status = self.child.try_wait();
-                        panic!("network-server ended ({status:?}) before logging {text:?}");
-                    }
-                }
-            }
-        })
-        .await
-    }
-}
-
-fn addr_field(line: &str, key: &str) -> SocketAddr {
-    field(line, key)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no address {key}= in {line:?}"))
-}
-
-/// A plain HTTP/1.1 GET; returns the status code and the body.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    http_get_with(addr, path, "").await
-}
-
-/// The same with extra header lines (`"Name: value\r\n"` each).
-async fn http_get_with(addr: SocketAddr, path: &str, headers: &str) -> (u16, String) {
-    let path = path.to_owned();
-    let headers = headers.to_owned();
-    let response = within(
-        &format!("GET {path}"),
-        tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-            let mut stream = TcpStream::connect_timeout(&addr, WAIT)?;
-            stream.set_read_timeout(Some(WAIT))?;
-            write!(
-                stream,
-                "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
-            )?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response)?;
-            Ok(response)
-        }),
-    )
-    .await
-    .expect("the GET task")
-    .expect("the GET");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
+use support::{JOIN_EUI, PgSchema, provision, radio, random_eui, random_key, until, within};
 
 /// A sample's value in Prometheus text (`name value`, no labels).
 fn sample(metrics: &str, name: &str) -> Option<u64> {
@@ -425,11 +259,8 @@ async fn join_and_exchange_data_over_udp(external: bool) {
     // The management API of the running process, with a key made by the
     // `create-api-key` subcommand (the secret is shared through the
     // database): the device as REST shows it.
-    let output = Command::new(env!("CARGO_BIN_EXE_network-server"))
-        .arg("--config")
-        .arg(dir.join("network-server.toml"))
-        .arg("--data-dir")
-        .arg(&dir)
+    let output = server
+        .command()
         .args(["create-api-key", "--name", "test"])
         .output()
         .expect("create-api-key runs");
@@ -460,6 +291,16 @@ async fn join_and_exchange_data_over_udp(external: bool) {
         "ns_uplinks_accepted_total in:\n{body}"
     );
     assert_eq!(sample(&body, "ns_joins_accepted_total"), Some(1), "{body}");
+    // No application has an HTTP integration: its events are only counted.
+    assert!(
+        sample(&body, "ns_app_http_integration_no_integration_total") >= Some(2),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "ns_app_http_integration_queued_total"),
+        Some(0),
+        "{body}"
+    );
 
     assert!(
         device.get_radio().missed.is_empty(),

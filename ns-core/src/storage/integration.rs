@@ -258,6 +258,22 @@ impl Storage {
             .ok_or(StorageError::NotFound(OBJECT))
     }
 
+    /// Whether any application has an integration of kind `kind`: the
+    /// event path skips the kind's work altogether while none has.
+    pub async fn has_application_integrations(
+        &self,
+        kind: IntegrationKind,
+    ) -> Result<bool, StorageError> {
+        let found: Option<(i32,)> = fetch!(
+            self,
+            fetch_optional,
+            "SELECT 1 FROM application_integration WHERE kind = $1 LIMIT 1",
+            kind.as_str(),
+        )
+        .map_err(db_error(OBJECT))?;
+        Ok(found.is_some())
+    }
+
     /// Overwrites the stored integration of the same application and kind
     /// with `integration` (all but its creation time).
     ///

@@ -1,7 +1,8 @@
 //! What the end-to-end tests share: lora-rs's `lorawan-device` on a
 //! simulated radio ([`radio`], [`crypto`]), a simulated MQTT gateway
 //! ([`mqtt_gateway`]) and Semtech UDP packet forwarder ([`udp_forwarder`]),
-//! MQTT clients ([`mqtt`]), provisioning and PostgreSQL schemas.
+//! MQTT clients ([`mqtt`]), the binary as a process ([`process`]),
+//! provisioning and PostgreSQL schemas.
 //!
 //! Every wait is bounded ([`WAIT`]) so a failing test fails fast.
 #![allow(dead_code, unreachable_pub)]
@@ -9,6 +10,7 @@
 pub mod crypto;
 pub mod mqtt;
 pub mod mqtt_gateway;
+pub mod process;
 pub mod radio;
 pub mod udp_forwarder;
 

@@ -31,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -151,11 +151,25 @@ struct SinkCounters {
     invalid_configs: AtomicU64,
 }
 
-/// Both sets of counters, shared by the handle and the tasks.
-#[derive(Debug, Default)]
+/// Both sets of counters, shared by the handle and the tasks, and whether
+/// any application has an HTTP integration.
+#[derive(Debug)]
 struct Shared {
     sink: SinkCounters,
     publishers: Arc<Counters>,
+    /// Read from storage once per TTL; while false, events are not even
+    /// copied (true until the first read says otherwise).
+    any: AtomicBool,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            sink: SinkCounters::default(),
+            publishers: Arc::default(),
+            any: AtomicBool::new(true),
+        }
+    }
 }
 
 impl Shared {
@@ -239,6 +253,13 @@ impl ApplicationHttpSink {
     /// [`PublishError::QueueFull`] when the queue is full (the event is
     /// dropped and counted).
     pub fn publish(&self, event: &Event) -> Result<(), PublishError> {
+        if !self.shared.any.load(Ordering::Relaxed) {
+            self.shared
+                .sink
+                .no_integration
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         if self.queue.try_send(event.clone()).is_ok() {
             return Ok(());
         }
@@ -251,6 +272,13 @@ impl ApplicationHttpSink {
             );
         }
         Err(PublishError::QueueFull)
+    }
+
+    /// Whether any application had an HTTP integration at the last read
+    /// (true before the first): while not, [`publish`](Self::publish)
+    /// only counts events.
+    pub fn is_active(&self) -> bool {
+        self.shared.any.load(Ordering::Relaxed)
     }
 
     /// The counts so far, the publishers of every application included.
@@ -330,9 +358,53 @@ struct Resolver {
 
 impl Resolver {
     async fn run(mut self, mut events: mpsc::Receiver<Event>) {
-        while let Some(event) = events.recv().await {
-            self.handle(&event).await;
-            self.sweep();
+        // The first tick is at once.
+        let mut refresh = tokio::time::interval(self.ttl.max(Duration::from_millis(1)));
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = events.recv() => {
+                    let Some(event) = event else { return };
+                    self.handle(&event).await;
+                    self.sweep();
+                }
+                _ = refresh.tick() => self.refresh_any().await,
+            }
+        }
+    }
+
+    /// Reads whether any application has an HTTP integration. While none
+    /// has, the sink drops events unseen and the cache is emptied (its
+    /// publishers retired), so that the first events after an integration
+    /// is created read it afresh.
+    async fn refresh_any(&mut self) {
+        match self
+            .storage
+            .has_application_integrations(IntegrationKind::Http)
+            .await
+        {
+            Ok(any) => {
+                self.shared.any.store(any, Ordering::Relaxed);
+                if !any {
+                    for (_, entry) in self.cache.drain() {
+                        retire(entry.state);
+                    }
+                }
+            }
+            // What was known stays: events keep flowing if they did.
+            Err(error) => {
+                self.shared
+                    .sink
+                    .storage_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                if let Some(suppressed) = self.storage_log.check(Instant::now()) {
+                    warn!(
+                        %error,
+                        suppressed,
+                        "application HTTP integrations: storage read failed"
+                    );
+                }
+            }
         }
     }
 

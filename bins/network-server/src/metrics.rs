@@ -81,19 +81,19 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
     write_sample(&mut out, "ns_uplink_latency_seconds_count", &[], count);
     if let Some(udp) = &state.udp {
         let c = udp.counters();
-        for (name, value) in [
-            ("ns_udp_datagrams_received_total", c.datagrams_received),
-            ("ns_udp_uplinks_total", c.uplinks),
-            ("ns_udp_stats_total", c.stats),
-            ("ns_udp_acks_total", c.acks),
-            ("ns_udp_downlinks_sent_total", c.downlinks_sent),
-            ("ns_udp_malformed_datagrams_total", c.malformed_datagrams),
-            ("ns_udp_events_dropped_total", c.events_dropped),
-            ("ns_udp_downlink_errors_total", c.downlink_errors),
-        ] {
-            let _ = writeln!(out, "# TYPE {name} counter");
-            write_sample(&mut out, name, &[], value);
-        }
+        write_counters(
+            &mut out,
+            &[
+                ("ns_udp_datagrams_received_total", c.datagrams_received),
+                ("ns_udp_uplinks_total", c.uplinks),
+                ("ns_udp_stats_total", c.stats),
+                ("ns_udp_acks_total", c.acks),
+                ("ns_udp_downlinks_sent_total", c.downlinks_sent),
+                ("ns_udp_malformed_datagrams_total", c.malformed_datagrams),
+                ("ns_udp_events_dropped_total", c.events_dropped),
+                ("ns_udp_downlink_errors_total", c.downlink_errors),
+            ],
+        );
     }
     // Metric by metric, one sample per region's backend.
     let backends: Vec<_> = state
@@ -140,45 +140,45 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
     }
     if let Some(mqtt) = &state.mqtt {
         let c = mqtt.counters();
-        for (name, value) in [
-            ("ns_mqtt_integration_published_total", c.published),
-            ("ns_mqtt_integration_dropped_total", c.dropped_queue_full),
-            (
-                "ns_mqtt_integration_connection_errors_total",
-                c.connection_errors,
-            ),
-            (
-                "ns_mqtt_integration_commands_received_total",
-                c.commands_received,
-            ),
-        ] {
-            let _ = writeln!(out, "# TYPE {name} counter");
-            write_sample(&mut out, name, &[], value);
-        }
+        write_counters(
+            &mut out,
+            &[
+                ("ns_mqtt_integration_published_total", c.published),
+                ("ns_mqtt_integration_dropped_total", c.dropped_queue_full),
+                (
+                    "ns_mqtt_integration_connection_errors_total",
+                    c.connection_errors,
+                ),
+                (
+                    "ns_mqtt_integration_commands_received_total",
+                    c.commands_received,
+                ),
+            ],
+        );
     }
     let c = state.app_http.counters();
-    for (name, value) in [
-        ("ns_app_http_integration_queued_total", c.queued),
-        ("ns_app_http_integration_delivered_total", c.delivered),
-        ("ns_app_http_integration_failed_total", c.failed),
-        ("ns_app_http_integration_retried_total", c.retried),
-        ("ns_app_http_integration_dropped_total", c.dropped),
-        (
-            "ns_app_http_integration_no_integration_total",
-            c.no_integration,
-        ),
-        (
-            "ns_app_http_integration_storage_errors_total",
-            c.storage_errors,
-        ),
-        (
-            "ns_app_http_integration_invalid_configs_total",
-            c.invalid_configs,
-        ),
-    ] {
-        let _ = writeln!(out, "# TYPE {name} counter");
-        write_sample(&mut out, name, &[], value);
-    }
+    write_counters(
+        &mut out,
+        &[
+            ("ns_app_http_integration_queued_total", c.queued),
+            ("ns_app_http_integration_delivered_total", c.delivered),
+            ("ns_app_http_integration_failed_total", c.failed),
+            ("ns_app_http_integration_retried_total", c.retried),
+            ("ns_app_http_integration_dropped_total", c.dropped),
+            (
+                "ns_app_http_integration_no_integration_total",
+                c.no_integration,
+            ),
+            (
+                "ns_app_http_integration_storage_errors_total",
+                c.storage_errors,
+            ),
+            (
+                "ns_app_http_integration_invalid_configs_total",
+                c.invalid_configs,
+            ),
+        ],
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -186,6 +186,14 @@ async fn metrics(AxumState(state): AxumState<State>) -> impl IntoResponse {
         )],
         out,
     )
+}
+
+/// Unlabelled counters, each with its `# TYPE` line.
+fn write_counters(out: &mut String, counters: &[(&str, u64)]) {
+    for &(name, value) in counters {
+        let _ = writeln!(out, "# TYPE {name} counter");
+        write_sample(out, name, &[], value);
+    }
 }
 
 fn write_sample(out: &mut String, name: &str, labels: &[(&str, String)], value: u64) {

@@ -20,7 +20,9 @@ use ns_core::storage::Storage;
 use serde_json::json;
 
 use support::mqtt::Events;
-use support::process::{ServerProcess, addr_field, field, http_get, http_get_with, strip_ansi};
+use support::process::{
+    EMBEDDED_BROKER, PORTS, ServerProcess, addr_field, field, http_get, http_get_with, strip_ansi,
+};
 use support::udp_forwarder::UdpForwarder;
 use support::{JOIN_EUI, PgSchema, provision, radio, random_eui, random_key, until, within};
 
@@ -32,28 +34,12 @@ fn sample(metrics: &str, name: &str) -> Option<u64> {
     })
 }
 
-const CONFIG: &str = r#"
+/// Short delays, so that the test does not wait for the defaults.
+const NETWORK: &str = r#"
 [network]
 enabled_regions = ["eu868"]
 deduplication_delay = "50ms"
 get_downlink_data_delay = "20ms"
-
-[backend.semtech_udp]
-bind = "127.0.0.1:0"
-
-[monitoring]
-bind = "127.0.0.1:0"
-
-[api]
-bind = "127.0.0.1:0"
-"#;
-
-/// The all-in-one parts: the embedded broker and SQLite in the data
-/// directory.
-const EMBEDDED: &str = r#"
-[mqtt_broker]
-bind = "127.0.0.1:0"
-bind_v4 = "127.0.0.1:0"
 "#;
 
 /// The real parts: Mosquitto (the default MQTT server once no broker is
@@ -92,10 +78,10 @@ async fn join_and_exchange_data_over_udp(external: bool) {
     let root = format!("t-{id}");
     let config = match &schema {
         Some(schema) => format!(
-            "{CONFIG}{}",
+            "{NETWORK}{PORTS}{}",
             EXTERNAL.replace("ROOT", &root).replace("DSN", &schema.dsn)
         ),
-        None => format!("{CONFIG}{EMBEDDED}"),
+        None => format!("{NETWORK}{PORTS}{EMBEDDED_BROKER}"),
     };
     let mut server = ServerProcess::start(&dir, &config);
 

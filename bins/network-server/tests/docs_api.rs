@@ -17,22 +17,7 @@ use ns_core::api::proto::LoginRequest;
 use ns_core::api::proto::internal_service_client::InternalServiceClient;
 use serde_json::{Value, json};
 
-use support::process::{ServerProcess, addr_field};
-
-const CONFIG: &str = r#"
-[backend.semtech_udp]
-bind = "127.0.0.1:0"
-
-[monitoring]
-bind = "127.0.0.1:0"
-
-[api]
-bind = "127.0.0.1:0"
-
-[mqtt_broker]
-bind = "127.0.0.1:0"
-bind_v4 = "127.0.0.1:0"
-"#;
+use support::process::{EMBEDDED_BROKER, PORTS, ServerProcess, addr_field};
 
 /// The bodies of the document's ```sh blocks, in order.
 fn sh_blocks(doc: &str) -> Vec<String> {
@@ -130,7 +115,7 @@ async fn the_documented_first_steps_and_curl_walk_through_work() {
 
     let dir = std::env::temp_dir().join(format!("ns-docs-api-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
-    let mut server = ServerProcess::start(&dir, CONFIG);
+    let mut server = ServerProcess::start(&dir, &format!("{PORTS}{EMBEDDED_BROKER}"));
     let line = server.line_with("management API").await;
     let api = addr_field(&line, "addr");
 

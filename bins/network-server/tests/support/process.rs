@@ -13,6 +13,27 @@ use tokio::sync::mpsc;
 
 use super::{WAIT, within};
 
+/// Every listener of the server on a port the OS picks (learnt from the
+/// log): the Semtech UDP bridge, metrics, the management API.
+pub const PORTS: &str = r#"
+[backend.semtech_udp]
+bind = "127.0.0.1:0"
+
+[monitoring]
+bind = "127.0.0.1:0"
+
+[api]
+bind = "127.0.0.1:0"
+"#;
+
+/// The all-in-one's embedded broker, on ports the OS picks (with SQLite in
+/// the data directory, the server's defaults).
+pub const EMBEDDED_BROKER: &str = r#"
+[mqtt_broker]
+bind = "127.0.0.1:0"
+bind_v4 = "127.0.0.1:0"
+"#;
+
 /// The binary under test, with its log read line by line.
 pub struct ServerProcess {
     pub child: Child,

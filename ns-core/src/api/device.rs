@@ -19,13 +19,11 @@
 //!   the payload a second time).
 //!
 //! Differences from ChirpStack worth knowing: `gen_app_key` is accepted and
-//! not stored (it reads back empty); GetActivation of a device that is not
-//! activated is NOT_FOUND (ChirpStack answers an empty activation);
-//! `device_status` is never filled in; there is no payload codec, so an
-//! `object` to enqueue without `data` is INVALID_ARGUMENT ("no payload
-//! codec: data is required"), and with `data` the object is ignored; the
-//! tenant's `max_device_count` is counted in the insert's transaction, so
-//! concurrent creates cannot overshoot it.
+//! not stored (it reads back empty); `device_status` is never filled in;
+//! there is no payload codec, so an `object` to enqueue without `data` is
+//! INVALID_ARGUMENT ("no payload codec: data is required"), and with `data`
+//! the object is ignored; the tenant's `max_device_count` is counted in the
+//! insert's transaction, so concurrent creates cannot overshoot it.
 //!
 //! Who may: every member of the device's tenant reads (Get, List, GetKeys,
 //! GetActivation, GetQueue, GetNextFCntDown, GetRandomDevAddr); tenant and

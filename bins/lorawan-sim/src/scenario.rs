@@ -1,0 +1,619 @@
+//! Scenario files: a whole simulation in TOML — the server to talk to,
+//! the gateways, groups of devices, and what to create through the API.
+//! `$NAME` and `${NAME}` are replaced by environment variables (the API
+//! key, typically). The examples in `bins/lorawan-sim/examples/` are
+//! complete files; this is the smallest:
+//!
+//! ```
+//! use lorawan_sim::scenario::Scenario;
+//!
+//! let scenario = Scenario::from_toml(r#"
+//!     [server]
+//!     udp = "127.0.0.1:1700"
+//!
+//!     [[gateways]]
+//!     id = "0016c001ff100001"
+//!     latitude = 52.37
+//!     longitude = 4.89
+//!
+//!     [[devices]]
+//!     count = 3
+//!     dev_eui_start = "0102030400000000"
+//!     nwk_key = "2b7e151628aed2a6abf7158809cf4f3c"
+//! "#)?;
+//! let devices = scenario.devices()?;
+//! assert_eq!(devices.len(), 3);
+//! assert_eq!(devices[2].device.config().dev_eui.to_string(), "0102030400000002");
+//! assert_eq!(scenario.plan().devices.len(), 3);
+//! # Ok::<(), lorawan_sim::scenario::ScenarioError>(())
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use lorawan::Eui64;
+use lorawan::keys::{AppKey, NwkKey};
+use lorawan::region::{Region, Revision};
+use serde::Deserialize;
+
+use crate::device::{Device, DeviceConfig, LorawanVersion};
+use crate::provision::{DevicePlan, GatewayPlan, Plan, ProfilePlan};
+use crate::radio::{Position, RadioModel};
+use crate::sim::{Settings, SimDevice, SimGateway};
+
+/// Why a scenario cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML does not describe a scenario.
+    #[error("scenario: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A value is out of range or inconsistent.
+    #[error("scenario: {0}")]
+    Invalid(String),
+}
+
+/// Where the network server listens.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Server {
+    /// Its Semtech UDP address (the all-in-one server's, or a gateway
+    /// bridge's).
+    pub udp: SocketAddr,
+    /// Its management API (`http://host:port`); with `api_key`, the
+    /// scenario's tenant, application, profile, gateways and devices are
+    /// created there first.
+    #[serde(default)]
+    pub api: String,
+    /// An API key of a global administrator (`network-server
+    /// create-api-key`), usually `"$SIM_API_KEY"`.
+    #[serde(default)]
+    pub api_key: String,
+    /// The MQTT broker of the application integration (`host:port`), to
+    /// count the `up` events; empty: not counted.
+    #[serde(default)]
+    pub mqtt: String,
+    /// The topic filter of the `up` events.
+    #[serde(default = "default_event_filter")]
+    pub event_filter: String,
+}
+
+fn default_event_filter() -> String {
+    "application/+/device/+/event/up".into()
+}
+
+/// How long and how the simulation runs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Simulation {
+    /// How long devices send.
+    #[serde(deserialize_with = "config_text::duration")]
+    pub duration: Duration,
+    /// Devices start at random within this time.
+    #[serde(deserialize_with = "config_text::duration")]
+    pub start_spread: Duration,
+    /// The wait before a join-request is repeated.
+    #[serde(deserialize_with = "config_text::duration")]
+    pub join_retry: Duration,
+    /// How often gateways send PULL_DATA.
+    #[serde(deserialize_with = "config_text::duration")]
+    pub keepalive: Duration,
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// The radio environment.
+    pub radio: RadioModel,
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(60),
+            start_spread: Duration::from_secs(10),
+            join_retry: Duration::from_secs(8),
+            keepalive: Duration::from_secs(5),
+            seed: 1,
+            radio: RadioModel::default(),
+        }
+    }
+}
+
+/// What the API creates.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Names {
+    /// The tenant.
+    pub tenant: String,
+    /// The application.
+    pub application: String,
+    /// The device profile.
+    pub device_profile: String,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Self {
+            tenant: "lorawan-sim".into(),
+            application: "simulated devices".into(),
+            device_profile: "lorawan-sim".into(),
+        }
+    }
+}
+
+/// A gateway.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GatewaySpec {
+    /// Its EUI, in hex.
+    pub id: String,
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// Metres.
+    #[serde(default)]
+    pub altitude: f64,
+}
+
+/// A group of devices alike but for their DevEUIs and keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DeviceGroup {
+    /// How many.
+    pub count: u32,
+    /// The first DevEUI (hex); the others count up from it.
+    pub dev_eui_start: String,
+    /// The JoinEUI (hex).
+    #[serde(default = "default_join_eui")]
+    pub join_eui: String,
+    /// The NwkKey (the AppKey of a 1.0.x device), hex; each device's is
+    /// this with its last eight bytes XORed with its DevEUI, so that no
+    /// two devices share a key.
+    pub nwk_key: String,
+    /// The AppKey of 1.1 devices, hex, made per device the same way
+    /// (default: the NwkKey's).
+    #[serde(default)]
+    pub app_key: String,
+    /// `"1.0.2"`, `"1.0.3"`, `"1.0.4"` or `"1.1"`.
+    #[serde(default = "default_version")]
+    pub lorawan_version: String,
+    /// `"A"` or `"C"`.
+    #[serde(default = "default_class")]
+    pub class: String,
+    /// The time between uplinks.
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "config_text::duration"
+    )]
+    pub uplink_interval: Duration,
+    /// The FPort of the uplinks.
+    #[serde(default = "default_f_port")]
+    pub f_port: u8,
+    /// The payload, hex; empty: each uplink's sequence number.
+    #[serde(default)]
+    pub payload: String,
+    /// Every how many uplinks one is confirmed (0: none).
+    #[serde(default)]
+    pub confirmed_every: u32,
+    /// The uplink data rate.
+    #[serde(default = "default_data_rate")]
+    pub data_rate: u8,
+    /// The centre of the area the devices are spread over.
+    pub latitude: Option<f64>,
+    /// The centre of the area.
+    pub longitude: Option<f64>,
+    /// The radius of the area, m.
+    #[serde(default = "default_radius")]
+    pub radius: f64,
+}
+
+fn default_join_eui() -> String {
+    "0000000000000000".into()
+}
+fn default_version() -> String {
+    "1.0.3".into()
+}
+fn default_class() -> String {
+    "A".into()
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_f_port() -> u8 {
+    10
+}
+fn default_data_rate() -> u8 {
+    5
+}
+fn default_radius() -> f64 {
+    500.0
+}
+
+/// A scenario file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Scenario {
+    /// The server.
+    pub server: Server,
+    /// How the simulation runs.
+    #[serde(default)]
+    pub simulation: Simulation,
+    /// What the API creates.
+    #[serde(default)]
+    pub names: Names,
+    /// The region, by its common name (`"EU868"`).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The gateways.
+    #[serde(default)]
+    pub gateways: Vec<GatewaySpec>,
+    /// The devices.
+    #[serde(default)]
+    pub devices: Vec<DeviceGroup>,
+}
+
+fn default_region() -> String {
+    "EU868".into()
+}
+
+fn eui(field: &str, text: &str) -> Result<Eui64, ScenarioError> {
+    text.parse().map_err(|_| {
+        ScenarioError::Invalid(format!(
+            "{field}: {text:?} is not an EUI-64 (16 hex digits)"
+        ))
+    })
+}
+
+fn key_bytes(field: &str, text: &str) -> Result<[u8; 16], ScenarioError> {
+    text.parse::<NwkKey>()
+        .map(NwkKey::to_be_bytes)
+        .map_err(|_| {
+            ScenarioError::Invalid(format!("{field}: {text:?} is not a key (32 hex digits)"))
+        })
+}
+
+/// Bytes from hex digits (an even number of them).
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// `base` with its last eight bytes XORed with `dev_eui`.
+fn per_device(base: [u8; 16], dev_eui: Eui64) -> [u8; 16] {
+    let mut key = base;
+    for (k, e) in key[8..].iter_mut().zip(dev_eui.to_u64().to_be_bytes()) {
+        *k ^= e;
+    }
+    key
+}
+
+impl Scenario {
+    /// Reads a scenario file, with `$NAME` replaced from the environment.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a scenario.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&config_text::substitute_env(&text, |name| {
+            std::env::var(name).ok()
+        }))
+    }
+
+    /// A scenario from TOML text.
+    ///
+    /// # Errors
+    /// The text is not a scenario, or a value is out of range.
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        let scenario: Self = toml::from_str(text)?;
+        scenario.region()?;
+        for (i, g) in scenario.gateways.iter().enumerate() {
+            eui(&format!("gateways[{i}].id"), &g.id)?;
+        }
+        Ok(scenario)
+    }
+
+    /// The region.
+    ///
+    /// # Errors
+    /// An unknown region name.
+    pub fn region(&self) -> Result<Region, ScenarioError> {
+        Region::ALL
+            .into_iter()
+            .find(|r| r.common_name().eq_ignore_ascii_case(&self.region))
+            .ok_or_else(|| {
+                ScenarioError::Invalid(format!("region: {:?} is not a region", self.region))
+            })
+    }
+
+    /// Where the devices are, when a group names no centre: the first
+    /// gateway's position.
+    fn centre(&self) -> Position {
+        self.gateways
+            .first()
+            .map_or(Position::new(0.0, 0.0, 0.0), |g| {
+                Position::new(g.latitude, g.longitude, 0.0)
+            })
+    }
+
+    /// The gateways.
+    ///
+    /// # Errors
+    /// A gateway id is not an EUI.
+    pub fn sim_gateways(&self) -> Result<Vec<SimGateway>, ScenarioError> {
+        self.gateways
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                Ok(SimGateway {
+                    gateway_id: eui(&format!("gateways[{i}].id"), &g.id)?,
+                    position: Position::new(g.latitude, g.longitude, g.altitude),
+                })
+            })
+            .collect()
+    }
+
+    /// Every device of every group, with its keys, class, interval and
+    /// place (spread evenly over its group's disc, on a spiral).
+    ///
+    /// # Errors
+    /// A value of a group is invalid.
+    pub fn devices(&self) -> Result<Vec<SimDevice>, ScenarioError> {
+        let region = self.region()?;
+        let mut out = Vec::new();
+        for (g, group) in self.devices.iter().enumerate() {
+            let field = |name: &str| format!("devices[{g}].{name}");
+            let start = eui(&field("dev_eui_start"), &group.dev_eui_start)?;
+            let join_eui = eui(&field("join_eui"), &group.join_eui)?;
+            let nwk_key = key_bytes(&field("nwk_key"), &group.nwk_key)?;
+            let app_key = if group.app_key.is_empty() {
+                nwk_key
+            } else {
+                key_bytes(&field("app_key"), &group.app_key)?
+            };
+            let version = match group.lorawan_version.as_str() {
+                "1.0.2" => LorawanVersion::V1_0_2,
+                "1.0.3" => LorawanVersion::V1_0_3,
+                "1.0.4" => LorawanVersion::V1_0_4,
+                "1.1" | "1.1.0" => LorawanVersion::V1_1,
+                other => {
+                    return Err(ScenarioError::Invalid(format!(
+                        "{}: {other:?} is not 1.0.2, 1.0.3, 1.0.4 or 1.1",
+                        field("lorawan_version")
+                    )));
+                }
+            };
+            let class_c = match group.class.as_str() {
+                "A" | "a" => false,
+                "C" | "c" => true,
+                other => {
+                    return Err(ScenarioError::Invalid(format!(
+                        "{}: {other:?} is not A or C",
+                        field("class")
+                    )));
+                }
+            };
+            let payload = hex_bytes(&group.payload)
+                .ok_or_else(|| ScenarioError::Invalid(format!("{}: not hex", field("payload"))))?;
+            if group.f_port == 0 || group.f_port > 223 {
+                return Err(ScenarioError::Invalid(format!(
+                    "{}: {} is not an application FPort (1 to 223)",
+                    field("f_port"),
+                    group.f_port
+                )));
+            }
+            let centre = match (group.latitude, group.longitude) {
+                (Some(lat), Some(lon)) => Position::new(lat, lon, 0.0),
+                _ => self.centre(),
+            };
+            for i in 0..u64::from(group.count) {
+                let dev_eui = Eui64::from_u64(start.to_u64().wrapping_add(i));
+                let mut config = DeviceConfig::otaa(
+                    dev_eui,
+                    join_eui,
+                    NwkKey::from_be_bytes(per_device(nwk_key, dev_eui)),
+                    AppKey::from_be_bytes(per_device(app_key, dev_eui)),
+                    version,
+                    region,
+                    Revision::Rp002_1_0_3,
+                );
+                config.class_c = class_c;
+                config.data_rate = group.data_rate;
+                // A spiral: evenly spread, the same every run.
+                let r = group.radius * ((i as f64 + 0.5) / f64::from(group.count.max(1))).sqrt();
+                let angle = i as f64 * 2.399_963;
+                out.push(SimDevice {
+                    device: Device::new(config),
+                    position: centre.offset(r * angle.sin(), r * angle.cos()),
+                    uplink_interval: group.uplink_interval,
+                    f_port: group.f_port,
+                    payload: payload.clone(),
+                    confirmed_every: group.confirmed_every,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the API is to create for this scenario: one profile, from the
+    /// first group's version and class (a scenario with groups of other
+    /// versions or classes needs a profile each: not yet).
+    pub fn plan(&self) -> Plan {
+        let region = self.region().unwrap_or(Region::Eu868);
+        let first = self.devices.first();
+        let version = match first.map(|g| g.lorawan_version.as_str()) {
+            Some("1.0.2") => LorawanVersion::V1_0_2,
+            Some("1.0.4") => LorawanVersion::V1_0_4,
+            Some("1.1" | "1.1.0") => LorawanVersion::V1_1,
+            _ => LorawanVersion::V1_0_3,
+        };
+        let devices = self.devices().unwrap_or_default();
+        Plan {
+            tenant: self.names.tenant.clone(),
+            application: self.names.application.clone(),
+            profile: ProfilePlan {
+                name: self.names.device_profile.clone(),
+                region,
+                mac_version: version,
+                reg_params_revision: Revision::Rp002_1_0_3,
+                supports_otaa: true,
+                supports_class_c: first.is_some_and(|g| g.class.eq_ignore_ascii_case("C")),
+                uplink_interval: first.map_or(default_interval(), |g| g.uplink_interval),
+            },
+            gateways: self
+                .sim_gateways()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|g| GatewayPlan {
+                    gateway_id: g.gateway_id,
+                    name: format!("sim {}", g.gateway_id),
+                    latitude: g.position.latitude,
+                    longitude: g.position.longitude,
+                    altitude: g.position.altitude,
+                    stats_interval: Duration::from_secs(30),
+                })
+                .collect(),
+            devices: devices
+                .iter()
+                .map(|d| {
+                    let c = d.device.config();
+                    let (nwk_key, app_key) = match &c.activation {
+                        crate::device::Activation::Otaa { nwk_key, app_key } => {
+                            (*nwk_key, *app_key)
+                        }
+                        crate::device::Activation::Abp { .. } => (
+                            NwkKey::from_be_bytes([0; 16]),
+                            AppKey::from_be_bytes([0; 16]),
+                        ),
+                    };
+                    DevicePlan {
+                        dev_eui: c.dev_eui,
+                        join_eui: c.join_eui,
+                        name: format!("sim {}", c.dev_eui),
+                        nwk_key,
+                        app_key,
+                        abp: None,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The simulation's settings.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::new(self.server.udp, self.simulation.duration);
+        s.radio = self.simulation.radio;
+        s.keepalive = self.simulation.keepalive;
+        s.join_retry = self.simulation.join_retry;
+        s.start_spread = self.simulation.start_spread;
+        s.seed = self.simulation.seed;
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r#"
+        region = "EU868"
+
+        [server]
+        udp = "127.0.0.1:1700"
+
+        [[gateways]]
+        id = "0016c001ff100001"
+        latitude = 52.37
+        longitude = 4.89
+
+        [[devices]]
+        count = 4
+        dev_eui_start = "01020304000000fe"
+        nwk_key = "000102030405060708090a0b0c0d0e0f"
+        lorawan_version = "1.1"
+        class = "C"
+        uplink_interval = "30s"
+        radius = 1000
+    "#;
+
+    #[test]
+    fn groups_become_devices_with_keys_of_their_own() {
+        let s = Scenario::from_toml(SMALL).unwrap();
+        let devices = s.devices().unwrap();
+        assert_eq!(devices.len(), 4);
+        let euis: Vec<String> = devices
+            .iter()
+            .map(|d| d.device.config().dev_eui.to_string())
+            .collect();
+        assert_eq!(
+            euis,
+            [
+                "01020304000000fe",
+                "01020304000000ff",
+                "0102030400000100",
+                "0102030400000101"
+            ]
+        );
+        let keys: Vec<_> = devices
+            .iter()
+            .map(|d| d.device.config().activation.clone())
+            .collect();
+        assert_ne!(keys[0], keys[1]);
+        assert!(devices.iter().all(|d| d.device.config().class_c));
+        assert_eq!(devices[0].uplink_interval, Duration::from_secs(30));
+        // Within the radius of the first gateway.
+        let gw = Position::new(52.37, 4.89, 0.0);
+        assert!(
+            devices
+                .iter()
+                .all(|d| d.position.distance_m(&gw) <= 1_000.5)
+        );
+        let plan = s.plan();
+        assert_eq!(plan.profile.mac_version, LorawanVersion::V1_1);
+        assert!(plan.profile.supports_class_c);
+        assert_eq!(plan.devices.len(), 4);
+        assert_eq!(s.settings().duration, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = |text: &str| {
+            Scenario::from_toml(text)
+                .and_then(|s| s.devices())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&SMALL.replace("EU868", "XX123")).contains("region"));
+        assert!(err(&SMALL.replace("0016c001ff100001", "zz")).contains("gateways[0].id"));
+        assert!(err(&SMALL.replace("\"1.1\"", "\"2.0\"")).contains("devices[0].lorawan_version"));
+        assert!(err(&SMALL.replace("class = \"C\"", "class = \"B\"")).contains("devices[0].class"));
+        assert!(
+            err(&SMALL.replace("000102030405060708090a0b0c0d0e0f", "00"))
+                .contains("devices[0].nwk_key")
+        );
+        assert!(err(&SMALL.replace("radius", "radios")).contains("radios"));
+        assert!(err(&format!("{SMALL}\nf_port = 0")).contains("f_port"));
+    }
+}

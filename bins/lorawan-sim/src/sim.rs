@@ -1,0 +1,779 @@
+//! A running simulation: devices ([`Device`]) on a shared air
+//! ([`radio`](crate::radio)), heard by gateways that speak Semtech UDP to
+//! a network server, for a bounded time, in real time.
+//!
+//! Each device is a task: it joins (retrying until accepted), then sends
+//! uplinks at its interval with ±10 % jitter, and listens in its RX1 and
+//! RX2 windows (class C: also between uplinks) for what the gateways put on
+//! the air. Each gateway is a task with its own UDP socket: PULL_DATA
+//! keep-alives, the uplinks it hears as PUSH_DATA `rxpk`s stamped with its
+//! concentrator counter, PULL_RESP downlinks acknowledged with TX_ACK and
+//! transmitted at their `tmst` (or at once, `imme`). A downlink reaches a
+//! device if it starts in one of its open windows, on the window's
+//! frequency and data rate, and the link budget allows it.
+//!
+//! [`run`] returns a [`Report`]: what was sent, joined and acknowledged,
+//! and every uplink with its payload and time, to be matched against the
+//! application's events.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lorawan::Eui64;
+use lorawan::modulation::Modulation;
+use lorawan::region::RegionParams;
+use packet_forwarder::semtech_udp::{
+    DataRate, Packet, ProtocolVersion, PullData, PushData, PushDataPayload, RxPk, TxAck,
+    TxAckError, TxAckPayload, TxpkAck,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::device::{Device, DeviceError, Received, Transmission, TxKind};
+use crate::radio::{Position, RadioModel, WINDOW_TOLERANCE, standard_normal};
+
+/// The concentrator counter of a gateway when it starts (not zero, so that
+/// a server mixing up absolute and relative times shows it).
+const TMST_START: u32 = 0x4000_0000;
+
+/// A device of the simulation.
+#[derive(Debug)]
+pub struct SimDevice {
+    /// The device itself.
+    pub device: Device,
+    /// Where it is.
+    pub position: Position,
+    /// The time between two uplinks (±10 % jitter).
+    pub uplink_interval: Duration,
+    /// The FPort of its uplinks.
+    pub f_port: u8,
+    /// Its uplink payload; empty: the uplink's sequence number (4 bytes,
+    /// big-endian), so that each application event names its uplink.
+    pub payload: Vec<u8>,
+    /// Every how many uplinks one is confirmed (0: none).
+    pub confirmed_every: u32,
+}
+
+/// A gateway of the simulation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimGateway {
+    /// Its EUI.
+    pub gateway_id: Eui64,
+    /// Where it is.
+    pub position: Position,
+}
+
+/// How the simulation runs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The network server's (or gateway bridge's) Semtech UDP address.
+    pub udp_server: SocketAddr,
+    /// How long devices send (joins included).
+    pub duration: Duration,
+    /// The radio environment.
+    pub radio: RadioModel,
+    /// How often gateways send PULL_DATA.
+    pub keepalive: Duration,
+    /// The wait before a join-request is repeated (±20 % jitter, doubled
+    /// on each failure up to eight times).
+    pub join_retry: Duration,
+    /// Devices start at random within this time.
+    pub start_spread: Duration,
+    /// The seed of every random choice.
+    pub seed: u64,
+}
+
+impl Settings {
+    /// Settings for a simulation against `udp_server` lasting `duration`.
+    pub fn new(udp_server: SocketAddr, duration: Duration) -> Self {
+        Self {
+            udp_server,
+            duration,
+            radio: RadioModel::default(),
+            keepalive: Duration::from_secs(5),
+            join_retry: Duration::from_secs(8),
+            start_spread: Duration::from_secs(5),
+            seed: 1,
+        }
+    }
+}
+
+/// An uplink a device sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentUplink {
+    /// The device.
+    pub dev_eui: Eui64,
+    /// Its frame counter.
+    pub f_cnt: u32,
+    /// The application payload.
+    pub payload: Vec<u8>,
+    /// Whether it was confirmed.
+    pub confirmed: bool,
+    /// Whether the network acknowledged it (confirmed only).
+    pub acked: bool,
+    /// When it was sent.
+    pub at: Instant,
+}
+
+/// What a simulation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Devices simulated.
+    pub devices: usize,
+    /// Join-requests sent.
+    pub join_requests: u64,
+    /// Devices that joined (ABP devices count as joined).
+    pub joined: usize,
+    /// Uplinks heard by at least one gateway / by none.
+    pub uplinks_heard: u64,
+    /// Uplinks no gateway heard.
+    pub uplinks_lost: u64,
+    /// Downlinks received by devices (join-accepts included).
+    pub downlinks_received: u64,
+    /// Frames put on the air by gateways that no device took (out of
+    /// window, another device's, or too weak).
+    pub downlinks_unreceived: u64,
+    /// Downlinks a device refused (MIC, replay, garbage).
+    pub downlink_errors: u64,
+    /// PUSH_ACKs the gateways received.
+    pub push_acks: u64,
+    /// Every data uplink sent, in order.
+    pub uplinks: Vec<SentUplink>,
+}
+
+impl Report {
+    /// The counts on one line (without the uplinks).
+    pub fn summary(&self) -> String {
+        let (confirmed, acked) = self.confirmed();
+        format!(
+            "{} devices, {} joined ({} join-requests); {} uplinks ({} heard, {} lost), \
+             {confirmed} confirmed, {acked} acknowledged; {} downlinks received, {} not \
+             received by any device, {} refused; {} PUSH_ACKs",
+            self.devices,
+            self.joined,
+            self.join_requests,
+            self.uplinks.len(),
+            self.uplinks_heard,
+            self.uplinks_lost,
+            self.downlinks_received,
+            self.downlinks_unreceived,
+            self.downlink_errors,
+            self.push_acks,
+        )
+    }
+
+    /// Confirmed uplinks sent, and how many were acknowledged.
+    pub fn confirmed(&self) -> (usize, usize) {
+        let confirmed = self.uplinks.iter().filter(|u| u.confirmed);
+        let acked = confirmed.clone().filter(|u| u.acked).count();
+        (confirmed.count(), acked)
+    }
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// A gateway's socket could not be opened.
+    #[error("gateway {gateway_id}: UDP socket: {source}")]
+    Socket {
+        /// The gateway.
+        gateway_id: Eui64,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A frame a gateway heard.
+struct Heard {
+    phy_payload: Vec<u8>,
+    frequency: u32,
+    spreading_factor: u8,
+    bandwidth: u32,
+    rssi: i16,
+    snr: f32,
+    at: Instant,
+}
+
+/// A window a device listens in.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    at: Instant,
+    frequency: u32,
+    lora: (u8, u32),
+}
+
+struct DeviceEar {
+    position: Position,
+    params: &'static RegionParams,
+    inbox: mpsc::UnboundedSender<(Vec<u8>, i8)>,
+    windows: Vec<Window>,
+    /// Class C: listening on RX2 between uplinks.
+    class_c: Option<(u32, (u8, u32))>,
+}
+
+struct GatewayEar {
+    position: Position,
+    inbox: mpsc::UnboundedSender<Heard>,
+}
+
+/// The shared air.
+struct Air {
+    radio: RadioModel,
+    state: Mutex<AirState>,
+}
+
+struct AirState {
+    devices: Vec<DeviceEar>,
+    gateways: Vec<GatewayEar>,
+    rng: Rng,
+    report: Report,
+}
+
+/// The spreading factor and bandwidth of a LoRa data rate.
+fn lora(params: &RegionParams, data_rate: u8) -> Option<(u8, u32)> {
+    match params.data_rate(data_rate)?.modulation {
+        Modulation::Lora {
+            spreading_factor,
+            bandwidth,
+        } => Some((spreading_factor, bandwidth)),
+        _ => None,
+    }
+}
+
+impl Air {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AirState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Device `index` transmits `tx` now: the gateways in range hear it,
+    /// and the device's windows open.
+    fn uplink(&self, index: usize, tx: &Transmission, at: Instant) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(ear) = state.devices.get_mut(index) else {
+            return;
+        };
+        let Some(lora_tx) = lora(ear.params, tx.data_rate) else {
+            return;
+        };
+        ear.windows.retain(|w| w.at + WINDOW_TOLERANCE > at);
+        for rx in [tx.rx1, tx.rx2] {
+            if let Some(l) = lora(ear.params, rx.data_rate) {
+                ear.windows.push(Window {
+                    at: at + rx.delay,
+                    frequency: rx.frequency,
+                    lora: l,
+                });
+            }
+        }
+        let position = ear.position;
+        let mut heard = false;
+        for gateway in &state.gateways {
+            let noise = standard_normal(state.rng.unit(), state.rng.unit());
+            let Some(link) =
+                self.radio
+                    .link(position.distance_m(&gateway.position), lora_tx.0, noise)
+            else {
+                continue;
+            };
+            heard = true;
+            let _ = gateway.inbox.send(Heard {
+                phy_payload: tx.phy_payload.clone(),
+                frequency: tx.frequency,
+                spreading_factor: lora_tx.0,
+                bandwidth: lora_tx.1,
+                rssi: link.rssi,
+                snr: link.snr,
+                at,
+            });
+        }
+        if heard {
+            state.report.uplinks_heard += 1;
+        } else {
+            state.report.uplinks_lost += 1;
+        }
+    }
+
+    /// Device `index`, of class C, listens between uplinks on its current
+    /// RX2 frequency and data rate.
+    fn listen_class_c(&self, index: usize, frequency: u32, data_rate: u8) {
+        let mut state = self.lock();
+        if let Some(ear) = state.devices.get_mut(index)
+            && ear.class_c.is_some()
+            && let Some(l) = lora(ear.params, data_rate)
+        {
+            ear.class_c = Some((frequency, l));
+        }
+    }
+
+    /// Gateway `index` transmits at `at`: the devices listening there and
+    /// then, in range, receive it.
+    fn downlink(
+        &self,
+        index: usize,
+        phy_payload: &[u8],
+        frequency: u32,
+        lora_dl: (u8, u32),
+        at: Instant,
+    ) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(gateway) = state.gateways.get(index) else {
+            return;
+        };
+        let from = gateway.position;
+        let mut taken = false;
+        for ear in &mut state.devices {
+            // Windows stay open for their whole tolerance: a device hears
+            // every frame that starts in one (another device's too, which
+            // it drops), as a radio listening there would.
+            ear.windows.retain(|w| w.at + WINDOW_TOLERANCE >= at);
+            let matches = |f: u32, l: (u8, u32)| f == frequency && l == lora_dl;
+            let in_window = ear.windows.iter().any(|w| {
+                matches(w.frequency, w.lora) && w.at.max(at) - w.at.min(at) <= WINDOW_TOLERANCE
+            });
+            let class_c = ear.class_c.is_some_and(|(f, l)| matches(f, l));
+            if !in_window && !class_c {
+                continue;
+            }
+            let noise = standard_normal(state.rng.unit(), state.rng.unit());
+            let Some(link) = self
+                .radio
+                .link(ear.position.distance_m(&from), lora_dl.0, noise)
+            else {
+                continue;
+            };
+            let _ = ear
+                .inbox
+                .send((phy_payload.to_vec(), link.snr.round() as i8));
+            taken = true;
+        }
+        if !taken {
+            state.report.downlinks_unreceived += 1;
+        }
+    }
+}
+
+/// xorshift64*: every random choice of the simulation, from its seed.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A draw in (0, 1].
+    fn unit(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    /// `base` scaled by a factor in [1 − spread, 1 + spread].
+    fn jitter(&mut self, base: Duration, spread: f64) -> Duration {
+        base.mul_f64(1.0 - spread + 2.0 * spread * self.unit())
+    }
+}
+
+/// Runs `devices` and `gateways` against the server for the settings'
+/// duration, then until the last windows have closed.
+///
+/// # Errors
+/// A gateway's UDP socket cannot be opened.
+pub async fn run(
+    devices: Vec<SimDevice>,
+    gateways: Vec<SimGateway>,
+    settings: &Settings,
+) -> Result<Report, SimError> {
+    let mut rng = Rng::new(settings.seed);
+    let mut device_inboxes = Vec::new();
+    let mut ears = Vec::new();
+    for d in &devices {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let params = lorawan::region::params(d.device.config().region, d.device.config().revision);
+        let class_c = d.device.config().class_c.then(|| {
+            let (f, dr) = d.device.rx2();
+            (f, lora(params, dr).unwrap_or((12, 125_000)))
+        });
+        ears.push(DeviceEar {
+            position: d.position,
+            params,
+            inbox: tx,
+            windows: Vec::new(),
+            class_c,
+        });
+        device_inboxes.push(rx);
+    }
+    let mut gateway_inboxes = Vec::new();
+    let mut gateway_ears = Vec::new();
+    for g in &gateways {
+        let (tx, rx) = mpsc::unbounded_channel();
+        gateway_ears.push(GatewayEar {
+            position: g.position,
+            inbox: tx,
+        });
+        gateway_inboxes.push(rx);
+    }
+    let air = Arc::new(Air {
+        radio: settings.radio,
+        state: Mutex::new(AirState {
+            devices: ears,
+            gateways: gateway_ears,
+            rng: Rng::new(rng.next()),
+            report: Report {
+                devices: devices.len(),
+                ..Report::default()
+            },
+        }),
+    });
+
+    let push_acks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut gateway_tasks = Vec::new();
+    for (index, (g, inbox)) in gateways.iter().zip(gateway_inboxes).enumerate() {
+        let socket = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .map_err(|source| SimError::Socket {
+                gateway_id: g.gateway_id,
+                source,
+            })?;
+        socket
+            .connect(settings.udp_server)
+            .await
+            .map_err(|source| SimError::Socket {
+                gateway_id: g.gateway_id,
+                source,
+            })?;
+        let gateway = UdpGateway {
+            index,
+            gateway_id: g.gateway_id,
+            socket,
+            started: Instant::now(),
+            token: 0,
+            air: Arc::clone(&air),
+            push_acks: Arc::clone(&push_acks),
+        };
+        gateway_tasks.push(tokio::spawn(gateway.run(inbox, settings.keepalive)));
+    }
+    // Let the server learn where the gateways are before anything is sent.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let deadline = Instant::now() + settings.duration;
+    let mut tasks = Vec::new();
+    for (index, (d, inbox)) in devices.into_iter().zip(device_inboxes).enumerate() {
+        let task = DeviceTask {
+            index,
+            sim: d,
+            air: Arc::clone(&air),
+            inbox,
+            rng: Rng::new(rng.next()),
+            deadline,
+            join_retry: settings.join_retry,
+            sent: Vec::new(),
+            downlinks: 0,
+            errors: 0,
+            join_requests: 0,
+        };
+        let start = rng.jitter(settings.start_spread, 1.0) / 2;
+        tasks.push(tokio::spawn(task.run(start)));
+    }
+    let mut uplinks = Vec::new();
+    let mut joined = 0;
+    let (mut downlinks, mut errors, mut join_requests) = (0, 0, 0);
+    for task in tasks {
+        if let Ok(done) = task.await {
+            joined += usize::from(done.sim.device.is_joined());
+            downlinks += done.downlinks;
+            errors += done.errors;
+            join_requests += done.join_requests;
+            uplinks.extend(done.sent);
+        }
+    }
+    for task in gateway_tasks {
+        task.abort();
+    }
+    uplinks.sort_by_key(|u| u.at);
+    let mut report = air.lock().report.clone();
+    report.joined = joined;
+    report.downlinks_received = downlinks;
+    report.downlink_errors = errors;
+    report.join_requests = join_requests;
+    report.push_acks = push_acks.load(std::sync::atomic::Ordering::Relaxed);
+    report.uplinks = uplinks;
+    Ok(report)
+}
+
+/// A device's task.
+struct DeviceTask {
+    index: usize,
+    sim: SimDevice,
+    air: Arc<Air>,
+    inbox: mpsc::UnboundedReceiver<(Vec<u8>, i8)>,
+    rng: Rng,
+    deadline: Instant,
+    join_retry: Duration,
+    sent: Vec<SentUplink>,
+    downlinks: u64,
+    errors: u64,
+    join_requests: u64,
+}
+
+impl DeviceTask {
+    async fn run(mut self, start: Duration) -> Self {
+        tokio::time::sleep(start).await;
+        let mut failures = 0u32;
+        let mut seq: u32 = 0;
+        let mut pending: HashMap<u32, usize> = HashMap::new();
+        while Instant::now() < self.deadline {
+            if !self.sim.device.is_joined() {
+                let tx = self.sim.device.join_request();
+                self.join_requests += 1;
+                let at = Instant::now();
+                self.air.uplink(self.index, &tx, at);
+                self.listen_until(at + tx.rx2.delay + WINDOW_TOLERANCE * 2, &mut pending)
+                    .await;
+                if !self.sim.device.is_joined() {
+                    failures = (failures + 1).min(8);
+                    let wait = self
+                        .rng
+                        .jitter(self.join_retry * (1 << (failures - 1)).min(8), 0.2);
+                    self.listen_until(Instant::now() + wait, &mut pending).await;
+                }
+                continue;
+            }
+            failures = 0;
+            let payload = if self.sim.payload.is_empty() {
+                seq.to_be_bytes().to_vec()
+            } else {
+                self.sim.payload.clone()
+            };
+            seq = seq.wrapping_add(1);
+            let confirmed =
+                self.sim.confirmed_every > 0 && seq.is_multiple_of(self.sim.confirmed_every);
+            let at = Instant::now();
+            let next = at + self.rng.jitter(self.sim.uplink_interval, 0.1);
+            match self.sim.device.uplink(self.sim.f_port, &payload, confirmed) {
+                Ok(tx) => {
+                    if let TxKind::Data { f_cnt, confirmed } = tx.kind {
+                        if confirmed {
+                            pending.insert(f_cnt, self.sent.len());
+                        }
+                        self.sent.push(SentUplink {
+                            dev_eui: self.sim.device.config().dev_eui,
+                            f_cnt,
+                            payload,
+                            confirmed,
+                            acked: false,
+                            at,
+                        });
+                    }
+                    self.air.uplink(self.index, &tx, at);
+                }
+                Err(_) => self.errors += 1,
+            }
+            self.listen_until(next.min(self.deadline), &mut pending)
+                .await;
+        }
+        // The last windows.
+        self.listen_until(Instant::now() + Duration::from_secs(3), &mut pending)
+            .await;
+        self
+    }
+
+    /// Takes what the air delivers until `until`.
+    async fn listen_until(&mut self, until: Instant, pending: &mut HashMap<u32, usize>) {
+        loop {
+            let delivered = tokio::select! {
+                d = self.inbox.recv() => d,
+                () = tokio::time::sleep_until(until) => return,
+            };
+            let Some((phy, snr)) = delivered else {
+                return;
+            };
+            let received = self.sim.device.receive(&phy, snr);
+            if self.sim.device.config().class_c {
+                let (frequency, data_rate) = self.sim.device.rx2();
+                self.air.listen_class_c(self.index, frequency, data_rate);
+            }
+            match received {
+                Ok(Received::Joined { .. }) => self.downlinks += 1,
+                Ok(Received::Data(data)) => {
+                    self.downlinks += 1;
+                    if data.ack {
+                        // The last confirmed uplink is acknowledged.
+                        if let Some(max) = pending.keys().max().copied() {
+                            if let Some(i) = pending.remove(&max) {
+                                self.sent[i].acked = true;
+                            }
+                            pending.clear();
+                        }
+                    }
+                }
+                // Another device's frame in the same window is normal, and
+                // so is another's join-accept once this one has joined.
+                Err(DeviceError::NotForMe | DeviceError::NoJoinPending) => {}
+                Err(_) => self.errors += 1,
+            }
+        }
+    }
+}
+
+/// A gateway's task: Semtech UDP (protocol version 2) to the server.
+struct UdpGateway {
+    index: usize,
+    gateway_id: Eui64,
+    socket: UdpSocket,
+    started: Instant,
+    token: u16,
+    air: Arc<Air>,
+    push_acks: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl UdpGateway {
+    fn tmst(&self, at: Instant) -> u32 {
+        let micros = at.saturating_duration_since(self.started).as_micros();
+        TMST_START.wrapping_add(micros as u32)
+    }
+
+    fn next_token(&mut self) -> u16 {
+        self.token = self.token.wrapping_add(1);
+        self.token
+    }
+
+    async fn run(mut self, mut heard: mpsc::UnboundedReceiver<Heard>, keepalive: Duration) {
+        let mut keepalive = tokio::time::interval(keepalive.max(Duration::from_millis(10)));
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            tokio::select! {
+                _ = keepalive.tick() => {
+                    let pull = PullData {
+                        version: ProtocolVersion::V2,
+                        token: self.next_token(),
+                        gateway_eui: self.gateway_id,
+                    };
+                    let _ = self.socket.send(&pull.to_vec()).await;
+                }
+                frame = heard.recv() => {
+                    let Some(frame) = frame else { return };
+                    self.push_data(&frame).await;
+                }
+                received = self.socket.recv(&mut buf) => match received {
+                    Ok(n) => self.handle(&buf[..n]).await,
+                    // The server is not there (yet): ICMP unreachable.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }
+    }
+
+    async fn push_data(&mut self, frame: &Heard) {
+        let rxpk = serde_json::json!({
+            "tmst": self.tmst(frame.at),
+            "chan": 0,
+            "rfch": 0,
+            "freq": f64::from(frame.frequency) / 1e6,
+            "stat": 1,
+            "modu": "LORA",
+            "datr": DataRate::Lora {
+                spreading_factor: frame.spreading_factor,
+                bandwidth: frame.bandwidth,
+            }
+            .to_string(),
+            "codr": "4/5",
+            "rssi": frame.rssi,
+            "lsnr": frame.snr,
+            "size": frame.phy_payload.len(),
+            "data": base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &frame.phy_payload
+            ),
+        });
+        let Ok(rxpk) = serde_json::from_value::<RxPk>(rxpk) else {
+            return;
+        };
+        let push = PushData {
+            version: ProtocolVersion::V2,
+            token: self.next_token(),
+            gateway_eui: self.gateway_id,
+            payload: PushDataPayload {
+                rxpk: vec![rxpk],
+                stat: None,
+            },
+        };
+        let _ = self.socket.send(&push.to_vec()).await;
+    }
+
+    async fn handle(&mut self, datagram: &[u8]) {
+        let Ok(packet) = Packet::parse(datagram) else {
+            return;
+        };
+        match packet {
+            Packet::PushAck(_) => {
+                self.push_acks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Packet::PullResp(resp) => {
+                let txpk = resp.payload.txpk;
+                let now = Instant::now();
+                let at = match (txpk.imme, txpk.tmst) {
+                    (true, _) => Some(now),
+                    (false, Some(tmst)) => {
+                        let micros = tmst.wrapping_sub(TMST_START);
+                        Some(self.started + Duration::from_micros(u64::from(micros)))
+                    }
+                    (false, None) => None,
+                };
+                let lora_dl = match txpk.datr {
+                    DataRate::Lora {
+                        spreading_factor,
+                        bandwidth,
+                    } => Some((spreading_factor, bandwidth)),
+                    _ => None,
+                };
+                let error = match (at, lora_dl) {
+                    (Some(at), Some(lora_dl)) if at + WINDOW_TOLERANCE >= now => {
+                        let air = Arc::clone(&self.air);
+                        let index = self.index;
+                        let frequency = (txpk.freq * 1e6).round() as u32;
+                        let data = txpk.data.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep_until(at).await;
+                            air.downlink(index, &data, frequency, lora_dl, at);
+                        });
+                        TxAckError::None
+                    }
+                    (Some(_), Some(_)) => TxAckError::TooLate,
+                    _ => TxAckError::TxFreq,
+                };
+                let ack = TxAck {
+                    version: ProtocolVersion::V2,
+                    token: resp.token,
+                    gateway_eui: self.gateway_id,
+                    payload: Some(TxAckPayload {
+                        txpk_ack: TxpkAck {
+                            error: Some(error),
+                            ..Default::default()
+                        },
+                    }),
+                };
+                let _ = self.socket.send(&ack.to_vec()).await;
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The simulator against the network server, end to end: the all-in-one
+//! `network-server` (in-process, random ports, a temporary data directory;
+//! or Mosquitto and PostgreSQL), provisioned through its gRPC API with an
+//! API key, 50 OTAA devices heard by two Semtech UDP gateways for a bounded
+//! time, and the application's `up` events over MQTT.
+//!
+//! It checks that every device joins, that at least 99 % of the uplinks
+//! become `up` events with the payload sent, and that the confirmed
+//! uplinks are acknowledged.
+
+use std::time::Duration;
+
+use lorawan::Eui64;
+use lorawan::keys::{AppKey, NwkKey};
+use lorawan::region::{Region, Revision};
+use lorawan_sim::device::{Device, DeviceConfig, LorawanVersion};
+use lorawan_sim::events::UpEvents;
+use lorawan_sim::provision::{self, ApiClient, DevicePlan, GatewayPlan, Plan, ProfilePlan};
+use lorawan_sim::radio::Position;
+use lorawan_sim::scenario::Scenario;
+use lorawan_sim::sim::{self, Settings, SimDevice, SimGateway};
+use ns_core::config::Config;
+use sqlx::Connection as _;
+
+const DEVICES: u64 = 50;
+
+/// Every listener on a port the OS picks; the RX1 delay and the
+/// de-duplication as the defaults have them.
+const PORTS: &str = r#"
+[network]
+enabled_regions = ["eu868"]
+
+[backend.semtech_udp]
+bind = "127.0.0.1:0"
+
+[monitoring]
+bind = ""
+
+[api]
+bind = "127.0.0.1:0"
+"#;
+
+const EMBEDDED: &str = r#"
+[mqtt_broker]
+bind = "127.0.0.1:0"
+bind_v4 = "127.0.0.1:0"
+"#;
+
+/// Mosquitto and PostgreSQL, topics under `ROOT`.
+const EXTERNAL: &str = r#"
+[mqtt_broker]
+bind = ""
+
+[postgresql]
+dsn = "DSN"
+
+[integration.mqtt]
+event_topic = "ROOT/application/{{application_id}}/device/{{dev_eui}}/event/{{event}}"
+command_topic = "ROOT/application/{{application_id}}/device/{{dev_eui}}/command/{{command}}"
+
+[[regions]]
+id = "eu868"
+
+[regions.gateway.backend.mqtt]
+topic_prefix = "ROOT/eu868"
+"#;
+
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn key(i: u64, salt: u8) -> [u8; 16] {
+    let mut k = [salt; 16];
+    k[8..].copy_from_slice(&i.to_be_bytes());
+    k
+}
+
+/// The server under test and what the simulator needs of it.
+struct Running {
+    server: Option<network_server::Server>,
+    dir: std::path::PathBuf,
+    schema: Option<String>,
+    udp: std::net::SocketAddr,
+    api: std::net::SocketAddr,
+    /// An API key (global admin), as `create-api-key` makes it.
+    token: String,
+    events: UpEvents,
+}
+
+impl Running {
+    /// Starts the server: all-in-one (embedded broker, SQLite), or with
+    /// Mosquitto and a PostgreSQL schema of its own (`external`); subscribes
+    /// to its `up` events.
+    async fn start(external: bool) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("lorawan-sim-e2e-{id}"));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let root = format!("t-{id}/");
+        let mut schema = None;
+        let text = if external {
+            let name = format!("sim_e2e_{id}");
+            let mut conn = sqlx::PgConnection::connect(POSTGRES_URL)
+                .await
+                .expect("PostgreSQL at 127.0.0.1:5432");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("a schema");
+            let dsn = format!("{POSTGRES_URL}?options[search_path]={name}");
+            schema = Some(name);
+            format!(
+                "{PORTS}{}",
+                EXTERNAL.replace("ROOT/", &root).replace("DSN", &dsn)
+            )
+        } else {
+            format!("{PORTS}{EMBEDDED}")
+        };
+        let config = Config::from_toml_strs(&[&text]).expect("configuration");
+        let server = network_server::Server::start(config.clone(), &dir)
+            .await
+            .expect("the server starts");
+        let (host, port, topic_root) = match server.broker_addrs() {
+            Some(b) => (b.mqtt5.ip().to_string(), b.mqtt5.port(), String::new()),
+            None => ("127.0.0.1".to_owned(), 1883, root.clone()),
+        };
+        let events = UpEvents::subscribe(
+            &host,
+            port,
+            &format!("{topic_root}application/+/device/+/event/up"),
+        )
+        .await
+        .expect("the application's subscription");
+        let (_, token) = network_server::create_api_key(&config, &dir, "simulator")
+            .await
+            .expect("an API key");
+        Self {
+            udp: server.udp_addr().expect("the UDP bridge"),
+            api: server.api_addr().expect("the API"),
+            server: Some(server),
+            dir,
+            schema,
+            token,
+            events,
+        }
+    }
+
+    async fn finish(mut self) {
+        drop(self.server.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(schema) = self.schema.take() {
+            let mut conn = sqlx::PgConnection::connect(POSTGRES_URL).await.unwrap();
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+async fn fifty_otaa_devices_through_two_udp_gateways(external: bool) {
+    let running = Running::start(external).await;
+    let (udp, api, events) = (running.udp, running.api, &running.events);
+    let token = running.token.clone();
+
+    // Provisioning through the API.
+    let client = ApiClient::connect(&format!("http://{api}"), &token)
+        .await
+        .expect("the API answers");
+    let origin = Position::new(52.37, 4.89, 0.0);
+    let gateways = [
+        SimGateway {
+            gateway_id: Eui64::from_u64(0x0016_c001_ff10_0001),
+            position: origin.offset(0.0, -300.0),
+        },
+        SimGateway {
+            gateway_id: Eui64::from_u64(0x0016_c001_ff10_0002),
+            position: origin.offset(0.0, 300.0),
+        },
+    ];
+    let join_eui = Eui64::from_u64(0x70b3_d57e_d000_0001);
+    let dev_eui = |i: u64| Eui64::from_u64(0x0102_0304_0000_0000 + i);
+    let plan = Plan {
+        tenant: "simulation".into(),
+        application: "meters".into(),
+        profile: ProfilePlan {
+            name: "EU868 1.0.3 OTAA".into(),
+            region: Region::Eu868,
+            mac_version: LorawanVersion::V1_0_3,
+            reg_params_revision: Revision::Rp002_1_0_3,
+            supports_otaa: true,
+            supports_class_c: false,
+            uplink_interval: Duration::from_secs(2),
+        },
+        gateways: gateways
+            .iter()
+            .map(|g| GatewayPlan {
+                gateway_id: g.gateway_id,
+                name: format!("gw {}", g.gateway_id),
+                latitude: g.position.latitude,
+                longitude: g.position.longitude,
+                altitude: g.position.altitude,
+                stats_interval: Duration::from_secs(30),
+            })
+            .collect(),
+        devices: (0..DEVICES)
+            .map(|i| DevicePlan {
+                dev_eui: dev_eui(i),
+                join_eui,
+                name: format!("meter {i}"),
+                nwk_key: NwkKey::from_be_bytes(key(i, 0x11)),
+                app_key: AppKey::from_be_bytes(key(i, 0x22)),
+                abp: None,
+            })
+            .collect(),
+    };
+    let provisioned = provision::provision(&client, &plan)
+        .await
+        .expect("provisioning");
+    assert_eq!(provisioned.devices_created, DEVICES as usize);
+
+    let devices = (0..DEVICES)
+        .map(|i| {
+            let config = DeviceConfig::otaa(
+                dev_eui(i),
+                join_eui,
+                NwkKey::from_be_bytes(key(i, 0x11)),
+                AppKey::from_be_bytes(key(i, 0x22)),
+                LorawanVersion::V1_0_3,
+                Region::Eu868,
+                Revision::Rp002_1_0_3,
+            );
+            // Spread around the two gateways, within 500 m.
+            let angle = i as f64 * 2.4;
+            let r = 50.0 + (i as f64 * 9.0) % 450.0;
+            SimDevice {
+                device: Device::new(config),
+                position: origin.offset(r * angle.sin(), r * angle.cos()),
+                uplink_interval: Duration::from_secs(2),
+                f_port: 10,
+                payload: Vec::new(),
+                confirmed_every: 3,
+            }
+        })
+        .collect();
+    let mut settings = Settings::new(udp, Duration::from_secs(20));
+    settings.keepalive = Duration::from_secs(1);
+    settings.join_retry = Duration::from_secs(3);
+    settings.start_spread = Duration::from_secs(2);
+    let report = sim::run(devices, gateways.to_vec(), &settings)
+        .await
+        .expect("the simulation runs");
+    // The last events.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let summary = report.summary();
+    println!("{summary}");
+    assert_eq!(report.joined, DEVICES as usize, "{summary}");
+    assert_eq!(report.downlink_errors, 0, "{summary}");
+    let sent = report.uplinks.len();
+    assert!(
+        sent >= 5 * DEVICES as usize,
+        "at least 5 uplinks per device: {sent}"
+    );
+    let delivery = events.delivery(&report);
+    let delivered = delivery.delivered;
+    let (confirmed, acked) = report.confirmed();
+    println!(
+        "sent {sent}, delivered {delivered}, latency p50 {:?} p99 {:?}, confirmed \
+         {confirmed}, acked {acked}",
+        delivery.p50, delivery.p99
+    );
+    assert!(
+        delivered * 100 >= sent * 99,
+        "{delivered} of {sent} uplinks became up events"
+    );
+    assert!(confirmed > 0);
+    assert!(
+        acked * 100 >= confirmed * 99,
+        "{acked} of {confirmed} confirmed uplinks acknowledged"
+    );
+
+    running.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_in_one_server_fifty_otaa_devices_two_udp_gateways() {
+    fifty_otaa_devices_through_two_udp_gateways(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_and_postgresql_fifty_otaa_devices_two_udp_gateways() {
+    fifty_otaa_devices_through_two_udp_gateways(true).await;
+}
+
+/// `examples/lorawan-1-1-devices.toml` as a user runs it (provisioning from
+/// the scenario, its devices, its events), against the all-in-one server,
+/// shortened: twelve seconds, an uplink every three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lorawan_1_1_example_scenario_runs_against_the_all_in_one_server() {
+    let running = Running::start(false).await;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/lorawan-1-1-devices.toml"
+    );
+    let text = std::fs::read_to_string(path).expect("the example");
+    let text = text.replace("$SIM_API_KEY", &running.token);
+    let mut scenario = Scenario::from_toml(&text).expect("the example parses");
+    scenario.server.udp = running.udp;
+    scenario.server.api = format!("http://{}", running.api);
+    scenario.simulation.duration = Duration::from_secs(12);
+    scenario.simulation.start_spread = Duration::from_secs(2);
+    scenario.simulation.keepalive = Duration::from_secs(1);
+    for group in &mut scenario.devices {
+        group.uplink_interval = Duration::from_secs(3);
+    }
+    let client = ApiClient::connect(&scenario.server.api, &scenario.server.api_key)
+        .await
+        .expect("the API answers");
+    let plan = scenario.plan();
+    assert_eq!(plan.profile.mac_version, LorawanVersion::V1_1);
+    provision::provision(&client, &plan)
+        .await
+        .expect("provisioning");
+    let report = sim::run(
+        scenario.devices().expect("devices"),
+        scenario.sim_gateways().expect("gateways"),
+        &scenario.settings(),
+    )
+    .await
+    .expect("the simulation runs");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let summary = report.summary();
+    println!("{summary}");
+    assert_eq!(report.joined, 20, "{summary}");
+    assert_eq!(report.downlink_errors, 0, "{summary}");
+    let delivery = running.events.delivery(&report);
+    assert!(delivery.sent >= 40, "{summary}");
+    assert!(delivery.ratio() >= 0.99, "{delivery:?}");
+    let (confirmed, acked) = report.confirmed();
+    assert!(confirmed > 0 && acked * 100 >= confirmed * 99, "{summary}");
+    running.finish().await;
+}
+
+/// Every example scenario parses and makes its devices and gateways.
+#[test]
+fn every_example_scenario_is_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("examples/") {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let devices = scenario
+            .devices()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!devices.is_empty(), "{}", path.display());
+        assert!(
+            !scenario.sim_gateways().unwrap().is_empty(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(scenario.plan().devices.len(), devices.len());
+        n += 1;
+    }
+    assert!(n >= 3, "{n} example scenarios");
+}

@@ -131,18 +131,8 @@ impl DeviceConfig {
         region: Region,
         revision: Revision,
     ) -> Self {
-        Self {
-            dev_eui,
-            join_eui,
-            activation: Activation::Otaa { nwk_key, app_key },
-            version,
-            region,
-            revision,
-            class_c: false,
-            data_rate: 5,
-            battery: 200,
-            first_dev_nonce: 0,
-        }
+        let activation = Activation::Otaa { nwk_key, app_key };
+        Self::new(dev_eui, join_eui, activation, version, region, revision)
     }
 
     /// An ABP class A device at data rate 5.
@@ -154,10 +144,23 @@ impl DeviceConfig {
         region: Region,
         revision: Revision,
     ) -> Self {
+        let activation = Activation::Abp { dev_addr, keys };
+        let join_eui = Eui64::from_u64(0);
+        Self::new(dev_eui, join_eui, activation, version, region, revision)
+    }
+
+    fn new(
+        dev_eui: Eui64,
+        join_eui: Eui64,
+        activation: Activation,
+        version: LorawanVersion,
+        region: Region,
+        revision: Revision,
+    ) -> Self {
         Self {
             dev_eui,
-            join_eui: Eui64::from_u64(0),
-            activation: Activation::Abp { dev_addr, keys },
+            join_eui,
+            activation,
             version,
             region,
             revision,

@@ -71,6 +71,7 @@ use ns_core::api::proto::device_profile_service_client::DeviceProfileServiceClie
 use ns_core::api::proto::device_service_client::DeviceServiceClient;
 use ns_core::api::proto::gateway_service_client::GatewayServiceClient;
 use ns_core::api::proto::tenant_service_client::TenantServiceClient;
+use ns_core::api::service::{region_to_proto, revision_to_proto};
 use packet_forwarder::gw::common;
 use tokio::task::JoinSet;
 use tonic::metadata::AsciiMetadataValue;
@@ -598,27 +599,6 @@ async fn ensure_application(
     parse_id(&action, &id)
 }
 
-/// The API region of a region.
-fn region_to_proto(region: Region) -> common::Region {
-    use common::Region as P;
-    match region {
-        Region::Eu868 => P::Eu868,
-        Region::Us915 => P::Us915,
-        Region::Cn779 => P::Cn779,
-        Region::Eu433 => P::Eu433,
-        Region::Au915 => P::Au915,
-        Region::Cn470 => P::Cn470,
-        Region::As923_1 => P::As923,
-        Region::As923_2 => P::As9232,
-        Region::As923_3 => P::As9233,
-        Region::As923_4 => P::As9234,
-        Region::Kr920 => P::Kr920,
-        Region::In865 => P::In865,
-        Region::Ru864 => P::Ru864,
-        Region::Ism2400 => P::Ism2400,
-    }
-}
-
 /// The API MAC version of a LoRaWAN version.
 fn mac_version_to_proto(version: LorawanVersion) -> common::MacVersion {
     use common::MacVersion as P;
@@ -627,20 +607,6 @@ fn mac_version_to_proto(version: LorawanVersion) -> common::MacVersion {
         LorawanVersion::V1_0_3 => P::Lorawan103,
         LorawanVersion::V1_0_4 => P::Lorawan104,
         LorawanVersion::V1_1 => P::Lorawan110,
-    }
-}
-
-/// The API revision of a Regional Parameters revision.
-fn revision_to_proto(revision: Revision) -> common::RegParamsRevision {
-    use common::RegParamsRevision as P;
-    match revision {
-        Revision::A => P::A,
-        Revision::B => P::B,
-        Revision::Rp002_1_0_0 => P::Rp002100,
-        Revision::Rp002_1_0_1 => P::Rp002101,
-        Revision::Rp002_1_0_2 => P::Rp002102,
-        Revision::Rp002_1_0_3 => P::Rp002103,
-        Revision::Rp002_1_0_4 => P::Rp002104,
     }
 }
 

@@ -41,7 +41,10 @@ use tonic::{Request, Response, Status};
 
 use super::authz::{Action, Kind, Verb};
 use super::proto::{self as api, device_profile_service_server::DeviceProfileService};
-use super::service::{ApiState, Target, check_name, parse_uuid, required, status, timestamp};
+use super::service::{
+    ApiState, Target, check_name, parse_uuid, region_from_proto, region_to_proto, required,
+    revision_to_proto, status, timestamp,
+};
 use crate::adr::AdrRegistry;
 use crate::model::{DeviceProfile, MacVersion};
 use crate::storage::ListQuery;
@@ -49,48 +52,6 @@ use crate::storage::ListQuery;
 /// The `DeviceProfileService` over the API's state.
 #[derive(Debug, Clone)]
 pub struct DeviceProfileApi(pub Arc<ApiState>);
-
-/// The region of an API region.
-fn region_from_proto(r: common::Region) -> Region {
-    use common::Region as P;
-    match r {
-        P::Eu868 => Region::Eu868,
-        P::Us915 => Region::Us915,
-        P::Cn779 => Region::Cn779,
-        P::Eu433 => Region::Eu433,
-        P::Au915 => Region::Au915,
-        P::Cn470 => Region::Cn470,
-        P::As923 => Region::As923_1,
-        P::As9232 => Region::As923_2,
-        P::As9233 => Region::As923_3,
-        P::As9234 => Region::As923_4,
-        P::Kr920 => Region::Kr920,
-        P::In865 => Region::In865,
-        P::Ru864 => Region::Ru864,
-        P::Ism2400 => Region::Ism2400,
-    }
-}
-
-/// The API region of a region.
-fn region_to_proto(r: Region) -> common::Region {
-    use common::Region as P;
-    match r {
-        Region::Eu868 => P::Eu868,
-        Region::Us915 => P::Us915,
-        Region::Cn779 => P::Cn779,
-        Region::Eu433 => P::Eu433,
-        Region::Au915 => P::Au915,
-        Region::Cn470 => P::Cn470,
-        Region::As923_1 => P::As923,
-        Region::As923_2 => P::As9232,
-        Region::As923_3 => P::As9233,
-        Region::As923_4 => P::As9234,
-        Region::Kr920 => P::Kr920,
-        Region::In865 => P::In865,
-        Region::Ru864 => P::Ru864,
-        Region::Ism2400 => P::Ism2400,
-    }
-}
 
 fn mac_from_proto(m: common::MacVersion) -> MacVersion {
     use common::MacVersion as P;
@@ -128,19 +89,6 @@ fn revision_from_proto(r: common::RegParamsRevision) -> Revision {
         P::Rp002102 => Revision::Rp002_1_0_2,
         P::Rp002103 => Revision::Rp002_1_0_3,
         P::Rp002104 | P::Rp002105 => Revision::Rp002_1_0_4,
-    }
-}
-
-fn revision_to_proto(r: Revision) -> common::RegParamsRevision {
-    use common::RegParamsRevision as P;
-    match r {
-        Revision::A => P::A,
-        Revision::B => P::B,
-        Revision::Rp002_1_0_0 => P::Rp002100,
-        Revision::Rp002_1_0_1 => P::Rp002101,
-        Revision::Rp002_1_0_2 => P::Rp002102,
-        Revision::Rp002_1_0_3 => P::Rp002103,
-        Revision::Rp002_1_0_4 => P::Rp002104,
     }
 }
 
@@ -207,7 +155,12 @@ fn apply(
 ) -> Result<(), Status> {
     let invalid = |message: String| state.invalid(message);
     check_name("device_profile.name", &p.name).map_err(|e| invalid(e.message().into()))?;
-    let region = region_from_proto(check_enum(state, "device_profile.region", p.region)?);
+    let region = region_from_proto(p.region).ok_or_else(|| {
+        invalid(format!(
+            "device_profile.region: {} is not a valid value",
+            p.region
+        ))
+    })?;
     let mac_version = mac_from_proto(check_enum(
         state,
         "device_profile.mac_version",

@@ -428,6 +428,24 @@ pub fn region_to_proto(region: lorawan::region::Region) -> packet_forwarder::gw:
     }
 }
 
+/// A Regional Parameters revision as the `common.RegParamsRevision` enum
+/// value (RP002-1.0.5, which the radio path does not know, is never one).
+pub fn revision_to_proto(
+    revision: lorawan::region::Revision,
+) -> packet_forwarder::gw::common::RegParamsRevision {
+    use lorawan::region::Revision as R;
+    use packet_forwarder::gw::common::RegParamsRevision as P;
+    match revision {
+        R::A => P::A,
+        R::B => P::B,
+        R::Rp002_1_0_0 => P::Rp002100,
+        R::Rp002_1_0_1 => P::Rp002101,
+        R::Rp002_1_0_2 => P::Rp002102,
+        R::Rp002_1_0_3 => P::Rp002103,
+        R::Rp002_1_0_4 => P::Rp002104,
+    }
+}
+
 /// The region of a `common.Region` enum value; `None` if it names none.
 pub fn region_from_proto(value: i32) -> Option<lorawan::region::Region> {
     use lorawan::region::Region as R;

@@ -42,6 +42,12 @@ use crate::provision::{DevicePlan, GatewayPlan, Plan, ProfilePlan};
 use crate::radio::{Position, RadioModel};
 use crate::sim::{Settings, SimDevice, SimGateway};
 
+/// The most devices one simulation runs (a task each).
+pub const MAX_DEVICES: u64 = 1_000_000;
+
+/// The shortest uplink interval, keep-alive and join retry.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Why a scenario cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -329,8 +335,35 @@ impl Scenario {
     pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
         let scenario: Self = toml::from_str(text)?;
         scenario.region()?;
+        let invalid = |message: String| Err(ScenarioError::Invalid(message));
         for (i, g) in scenario.gateways.iter().enumerate() {
             eui(&format!("gateways[{i}].id"), &g.id)?;
+            if !(-90.0..=90.0).contains(&g.latitude) || !(-180.0..=180.0).contains(&g.longitude) {
+                return invalid(format!("gateways[{i}]: not a place on Earth"));
+            }
+        }
+        let mut total: u64 = 0;
+        for (i, group) in scenario.devices.iter().enumerate() {
+            total += u64::from(group.count);
+            if group.uplink_interval < MIN_INTERVAL {
+                return invalid(format!(
+                    "devices[{i}].uplink_interval: at least {MIN_INTERVAL:?}"
+                ));
+            }
+            if !group.radius.is_finite() || group.radius < 0.0 {
+                return invalid(format!("devices[{i}].radius: {} m", group.radius));
+            }
+        }
+        if total > MAX_DEVICES {
+            return invalid(format!(
+                "devices: {total} in all, at most {MAX_DEVICES} per simulation"
+            ));
+        }
+        let sim = &scenario.simulation;
+        if sim.keepalive < MIN_INTERVAL || sim.join_retry < MIN_INTERVAL {
+            return invalid(format!(
+                "simulation: keepalive and join_retry at least {MIN_INTERVAL:?}"
+            ));
         }
         Ok(scenario)
     }
@@ -615,5 +648,11 @@ mod tests {
         );
         assert!(err(&SMALL.replace("radius", "radios")).contains("radios"));
         assert!(err(&format!("{SMALL}\nf_port = 0")).contains("f_port"));
+        assert!(err(&SMALL.replace("count = 4", "count = 4000000")).contains("at most"));
+        assert!(err(&SMALL.replace("\"30s\"", "\"0s\"")).contains("uplink_interval"));
+        assert!(err(&SMALL.replace("radius = 1000", "radius = -1")).contains("radius"));
+        assert!(
+            err(&SMALL.replace("latitude = 52.37", "latitude = 152.37")).contains("gateways[0]")
+        );
     }
 }

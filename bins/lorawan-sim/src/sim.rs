@@ -777,3 +777,134 @@ impl UdpGateway {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{DeviceConfig, LorawanVersion};
+    use lorawan::keys::{AppKey, NwkKey};
+    use lorawan::region::{Region, Revision};
+
+    /// An air, the receivers of its one device and one gateway, and the
+    /// device.
+    type Fixture = (
+        Air,
+        mpsc::UnboundedReceiver<(Vec<u8>, i8)>,
+        mpsc::UnboundedReceiver<Heard>,
+        Device,
+    );
+
+    /// An air with one device at the origin and one gateway `distance_m`
+    /// east.
+    fn air(distance_m: f64, class_c: bool) -> Fixture {
+        let mut config = DeviceConfig::otaa(
+            Eui64::from_u64(1),
+            Eui64::from_u64(2),
+            NwkKey::from_be_bytes([1; 16]),
+            AppKey::from_be_bytes([2; 16]),
+            LorawanVersion::V1_0_3,
+            Region::Eu868,
+            Revision::Rp002_1_0_3,
+        );
+        config.class_c = class_c;
+        let device = Device::new(config);
+        let params = lorawan::region::params(Region::Eu868, Revision::Rp002_1_0_3);
+        let origin = Position::new(52.0, 5.0, 0.0);
+        let (dtx, drx) = mpsc::unbounded_channel();
+        let (gtx, grx) = mpsc::unbounded_channel();
+        let air = Air {
+            radio: RadioModel::default(),
+            state: Mutex::new(AirState {
+                devices: vec![DeviceEar {
+                    position: origin,
+                    params,
+                    inbox: dtx,
+                    windows: Vec::new(),
+                    class_c: class_c.then_some((869_525_000, (12, 125_000))),
+                }],
+                gateways: vec![GatewayEar {
+                    position: origin.offset(0.0, distance_m),
+                    inbox: gtx,
+                }],
+                rng: Rng::new(7),
+                report: Report::default(),
+            }),
+        };
+        (air, drx, grx, device)
+    }
+
+    #[test]
+    fn downlinks_are_received_only_in_their_windows() {
+        let (air, mut inbox, mut gateway, mut device) = air(300.0, false);
+        let t0 = Instant::now();
+        let tx = device.join_request();
+        air.uplink(0, &tx, t0);
+        let heard = gateway.try_recv().expect("the gateway hears it");
+        assert_eq!((heard.frequency, heard.at), (tx.frequency, t0));
+        assert_eq!(heard.spreading_factor, 7, "DR5");
+        let rx1 = t0 + tx.rx1.delay;
+        let (f1, l1) = (tx.rx1.frequency, (7, 125_000));
+        // In RX1, 40 ms late: received. 60 ms late: not.
+        air.downlink(0, b"a", f1, l1, rx1 + Duration::from_millis(40));
+        assert_eq!(inbox.try_recv().unwrap().0, b"a");
+        air.downlink(0, b"b", f1, l1, rx1 + Duration::from_millis(60));
+        assert!(inbox.try_recv().is_err());
+        // The right time on the wrong frequency or data rate: not.
+        air.downlink(0, b"c", f1 + 200_000, l1, rx1);
+        air.downlink(0, b"d", f1, (9, 125_000), rx1);
+        assert!(inbox.try_recv().is_err());
+        // RX2: its own frequency and data rate, a second later.
+        let rx2 = t0 + tx.rx2.delay;
+        air.downlink(0, b"e", 869_525_000, (12, 125_000), rx2);
+        assert_eq!(inbox.try_recv().unwrap().0, b"e");
+        // After the windows, nothing.
+        air.downlink(
+            0,
+            b"f",
+            869_525_000,
+            (12, 125_000),
+            rx2 + Duration::from_secs(1),
+        );
+        assert!(inbox.try_recv().is_err());
+        let report = air.lock().report.clone();
+        assert_eq!((report.uplinks_heard, report.downlinks_unreceived), (1, 4));
+    }
+
+    #[test]
+    fn out_of_range_frames_are_lost_both_ways() {
+        let (air, mut inbox, mut gateway, mut device) = air(50_000.0, false);
+        let t0 = Instant::now();
+        let tx = device.join_request();
+        air.uplink(0, &tx, t0);
+        assert!(gateway.try_recv().is_err());
+        air.downlink(0, b"x", tx.rx1.frequency, (7, 125_000), t0 + tx.rx1.delay);
+        assert!(inbox.try_recv().is_err());
+        let report = air.lock().report.clone();
+        assert_eq!((report.uplinks_lost, report.downlinks_unreceived), (1, 1));
+    }
+
+    #[test]
+    fn class_c_devices_listen_on_rx2_at_any_time() {
+        let (air, mut inbox, _gateway, _device) = air(300.0, true);
+        let later = Instant::now() + Duration::from_secs(42);
+        air.downlink(0, b"c", 869_525_000, (12, 125_000), later);
+        assert_eq!(inbox.try_recv().unwrap().0, b"c");
+        // Not on another frequency.
+        air.downlink(0, b"d", 868_100_000, (12, 125_000), later);
+        assert!(inbox.try_recv().is_err());
+    }
+
+    #[test]
+    fn jitter_stays_in_its_range_and_the_seed_decides() {
+        let mut a = Rng::new(3);
+        let mut b = Rng::new(3);
+        for _ in 0..1_000 {
+            let d = a.jitter(Duration::from_secs(10), 0.1);
+            assert!(
+                d >= Duration::from_secs(9) && d <= Duration::from_secs(11),
+                "{d:?}"
+            );
+            assert_eq!(d, b.jitter(Duration::from_secs(10), 0.1));
+        }
+    }
+}

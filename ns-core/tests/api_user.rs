@@ -323,6 +323,24 @@ async fn login_and_profile(api: &TestApi) {
         .unwrap()
         .password_hash;
     assert_ne!(upgraded, weak);
+    // So does an Argon2 hash from another system (argon2-cffi made this
+    // one); it is replaced by a PBKDF2 one ChirpStack can read.
+    let argon2 = "$argon2id$v=19$m=64,t=2,p=1$EZtC/RuRu+u/dS2SKPw5Jw$4dgAJYH41TiMJq8mbo8NswJL5ZhBTFSd3K2VFmu+BPo";
+    api.db
+        .storage
+        .set_user_password_hash(user.id, argon2)
+        .await
+        .unwrap();
+    assert_code(c.login(login("chirpstack pw")).await, Code::Unauthenticated);
+    c.login(login("a long password")).await.unwrap();
+    let upgraded = api
+        .db
+        .storage
+        .get_user(user.id)
+        .await
+        .unwrap()
+        .password_hash;
+    assert!(upgraded.starts_with("$pbkdf2-sha512$"), "{upgraded}");
 }
 
 async fn api_keys_by_tenant(api: &TestApi) {

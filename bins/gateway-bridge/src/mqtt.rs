@@ -63,7 +63,7 @@ pub(crate) enum MqttInput {
 /// The message the broker publishes for the bridge when the connection
 /// drops without a DISCONNECT (the MQTT will), with the configured QoS.
 ///
-/// ```ignore
+/// ```text
 /// let will = LastWill {
 ///     topic: "gateway/0102030405060708/state/conn".into(),
 ///     payload: offline_state,

@@ -470,6 +470,9 @@ impl PasswordHasher {
 /// Returns `Ok(false)` when the password does not match and an error when the
 /// stored hash cannot be used. The comparison is constant-time.
 pub fn verify_password(password: &str, stored: &str) -> Result<bool, PasswordError> {
+    if let Some(argon2) = parse_argon2(stored)? {
+        return argon2.verify(password);
+    }
     let parsed = parse_stored(stored)?;
     let mut computed = vec![0u8; parsed.hash.len()];
     derive(
@@ -530,6 +533,103 @@ fn parse_stored(stored: &str) -> Result<StoredHash, PasswordError> {
         return Err(PasswordError::Malformed("empty salt"));
     }
     Ok(parsed)
+}
+
+/// The largest Argon2 memory cost accepted from a stored hash, KiB (DoS
+/// guard: 128 MiB; OWASP recommends 19 to 64 MiB).
+const MAX_ARGON2_MEMORY_KIB: u32 = 128 * 1024;
+/// The most Argon2 passes accepted from a stored hash.
+const MAX_ARGON2_PASSES: u32 = 16;
+/// The most Argon2 lanes accepted from a stored hash.
+const MAX_ARGON2_LANES: u32 = 16;
+
+/// An Argon2 hash in PHC form, as other systems (and password managers'
+/// exports) store them: `$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>`.
+/// Verified at login, never written: a successful login re-hashes it with
+/// PBKDF2, the form ChirpStack reads ([`needs_rehash`] says so).
+struct Argon2Hash {
+    hasher: argon2::Argon2<'static>,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Argon2Hash {
+    fn verify(&self, password: &str) -> Result<bool, PasswordError> {
+        let mut computed = vec![0u8; self.hash.len()];
+        self.hasher
+            .hash_password_into(password.as_bytes(), &self.salt, &mut computed)
+            .map_err(|_| PasswordError::BadParameters("Argon2 parameters"))?;
+        Ok(constant_time_eq(&computed, &self.hash))
+    }
+}
+
+/// `Some` Argon2 hash if `stored` names an Argon2 variant, `None` if it
+/// names another algorithm.
+fn parse_argon2(stored: &str) -> Result<Option<Argon2Hash>, PasswordError> {
+    let mut parts = stored.split('$');
+    let (Some(""), Some(id)) = (parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let algorithm = match id {
+        "argon2id" => argon2::Algorithm::Argon2id,
+        "argon2i" => argon2::Algorithm::Argon2i,
+        "argon2d" => argon2::Algorithm::Argon2d,
+        _ => return Ok(None),
+    };
+    let mut next = parts.next();
+    // The version is optional (absent: 0x10, the first).
+    let version = match next.and_then(|p| p.strip_prefix("v=")) {
+        Some(v) => {
+            next = parts.next();
+            match parse_decimal(v)? {
+                16 => argon2::Version::V0x10,
+                19 => argon2::Version::V0x13,
+                _ => return Err(PasswordError::BadParameters("Argon2 version")),
+            }
+        }
+        None => argon2::Version::V0x10,
+    };
+    let (Some(params), Some(salt), Some(hash), None) =
+        (next, parts.next(), parts.next(), parts.next())
+    else {
+        return Err(PasswordError::Malformed(
+            "expected $argon2<x>$v=<n>$m=<m>,t=<t>,p=<p>$<salt>$<hash>",
+        ));
+    };
+    let (mut memory, mut passes, mut lanes) = (None, None, None);
+    for param in params.split(',') {
+        let (name, value) = param
+            .split_once('=')
+            .ok_or(PasswordError::Malformed("parameter without '='"))?;
+        let slot = match name {
+            "m" => &mut memory,
+            "t" => &mut passes,
+            "p" => &mut lanes,
+            _ => return Err(PasswordError::Malformed("unknown parameter")),
+        };
+        if slot.is_some() {
+            return Err(PasswordError::Malformed("duplicate parameter"));
+        }
+        *slot = Some(parse_decimal(value)?);
+    }
+    let (Some(memory), Some(passes), Some(lanes)) = (memory, passes, lanes) else {
+        return Err(PasswordError::Malformed("Argon2 needs m, t and p"));
+    };
+    if memory > MAX_ARGON2_MEMORY_KIB || passes > MAX_ARGON2_PASSES || lanes > MAX_ARGON2_LANES {
+        return Err(PasswordError::BadParameters("Argon2 cost"));
+    }
+    let salt = decode_capped(&STANDARD_NO_PAD, salt, MAX_SALT_LEN, "salt is not B64")?;
+    let hash = decode_capped(&STANDARD_NO_PAD, hash, MAX_HASH_LEN, "hash is not B64")?;
+    if hash.is_empty() || hash.len() > MAX_HASH_LEN {
+        return Err(PasswordError::BadParameters("output length"));
+    }
+    let params = argon2::Params::new(memory, passes, lanes, Some(hash.len()))
+        .map_err(|_| PasswordError::BadParameters("Argon2 parameters"))?;
+    Ok(Some(Argon2Hash {
+        hasher: argon2::Argon2::new(algorithm, version, params),
+        salt,
+        hash,
+    }))
 }
 
 /// Decodes base64 with a length cap applied before decoding.
@@ -834,12 +934,16 @@ mod tests {
         );
         assert_eq!(
             verify_password("x", &format!("$argon2id$v=19$m=1,t=1,p=1${salt}$AAAA")),
-            Err(PasswordError::UnsupportedAlgorithm("argon2id".into()))
+            Err(PasswordError::BadParameters("Argon2 parameters"))
         );
         assert!(matches!(
             verify_password("x", "PBKDF2$sha1$10$qqqq$AAAA"),
             Err(PasswordError::UnsupportedAlgorithm(_))
         ));
+        assert_eq!(
+            verify_password("x", &format!("$scrypt$ln=1,r=8,p=1${salt}$AAAA")),
+            Err(PasswordError::UnsupportedAlgorithm("scrypt".into()))
+        );
         // DoS guards.
         for case in [
             format!("$pbkdf2-sha512$i=0$${salt}$AAAA"),
@@ -1158,5 +1262,72 @@ mod tests {
             let _ = needs_rehash(&input, &PasswordHasher::new(1));
             let _ = bearer_token(&input);
         }
+    }
+
+    /// Argon2 hashes made by argon2-cffi (the reference C implementation):
+    /// verified, never written (a login re-hashes them with PBKDF2).
+    #[test]
+    fn argon2_hashes_of_other_systems_verify() {
+        let made_elsewhere = [
+            (
+                "a long password",
+                "$argon2id$v=19$m=64,t=2,p=1$EZtC/RuRu+u/dS2SKPw5Jw$4dgAJYH41TiMJq8mbo8NswJL5ZhBTFSd3K2VFmu+BPo",
+            ),
+            (
+                "a long password",
+                "$argon2i$v=19$m=32,t=1,p=2$c29tZXNhbHRzb21lc2FsdA$ZO6zaHvenRfRLc8UOKMaffYk2RA/a7ke",
+            ),
+            (
+                "x",
+                "$argon2d$v=19$m=16,t=3,p=1$MTIzNDU2Nzg$1xTy0/YrAEqGynSE7SM1sQ",
+            ),
+        ];
+        for (password, stored) in made_elsewhere {
+            assert_eq!(verify_password(password, stored), Ok(true), "{stored}");
+            assert_eq!(verify_password("wrong", stored), Ok(false), "{stored}");
+            assert!(needs_rehash(stored, &PasswordHasher::default()));
+        }
+        // Parameters out of range or malformed: errors, never a panic or a
+        // huge allocation.
+        let salt = "MTIzNDU2Nzg";
+        for (case, bad) in [
+            (
+                format!("$argon2id$v=19$m=999999999,t=1,p=1${salt}$AAAA"),
+                true,
+            ),
+            (format!("$argon2id$v=19$m=64,t=17,p=1${salt}$AAAA"), true),
+            (format!("$argon2id$v=18$m=64,t=1,p=1${salt}$AAAA"), true),
+            (format!("$argon2id$v=19$m=64,t=1${salt}$AAAA"), false),
+            (
+                format!("$argon2id$v=19$m=64,t=1,p=1,m=2${salt}$AAAA"),
+                false,
+            ),
+            (
+                format!("$argon2id$v=19$m=64,t=1,p=1,x=1${salt}$AAAA"),
+                false,
+            ),
+            ("$argon2id$v=19$m=64,t=1,p=1".to_owned(), false),
+        ] {
+            let result = verify_password("x", &case);
+            if bad {
+                assert!(
+                    matches!(result, Err(PasswordError::BadParameters(_))),
+                    "{case}: {result:?}"
+                );
+            } else {
+                assert!(
+                    matches!(result, Err(PasswordError::Malformed(_))),
+                    "{case}: {result:?}"
+                );
+            }
+        }
+        // Without the version segment: version 0x10.
+        assert!(
+            verify_password(
+                "x",
+                &format!("$argon2d$m=16,t=3,p=1${salt}$1xTy0/YrAEqGynSE7SM1sQ")
+            )
+            .is_ok()
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! A handler reads as: authenticate, resolve the object's tenant, authorize,
 //! validate, act:
 //!
-//! ```ignore
+//! ```text
 //! let who = self.principal(&request).await?;
 //! let tenant = self.tenant_of(Target::Application(id)).await?;
 //! self.authorize(&who, Action::new(Kind::Application, Verb::Update, tenant))?;

@@ -32,12 +32,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use lorawan::DevAddr;
 use lorawan::Eui64;
-use lorawan::keys::{AppKey, NwkKey};
+use lorawan::crypto::{SessionKeys10, SessionKeys11};
+use lorawan::keys::{AppKey, AppSKey, FNwkSIntKey, NwkKey, NwkSEncKey, NwkSKey, SNwkSIntKey};
 use lorawan::region::{Region, Revision};
 use serde::Deserialize;
 
-use crate::device::{Device, DeviceConfig, LorawanVersion};
+use crate::device::{Activation, Device, DeviceConfig, LorawanVersion};
 use crate::provision::{DevicePlan, GatewayPlan, Plan, ProfilePlan};
 use crate::radio::{Position, RadioModel};
 use crate::sim::{Settings, SimDevice, SimGateway};
@@ -194,6 +196,15 @@ pub struct DeviceGroup {
     /// (default: the NwkKey's).
     #[serde(default)]
     pub app_key: String,
+    /// `"otaa"` (join) or `"abp"` (a session from the start).
+    #[serde(default = "default_activation")]
+    pub activation: String,
+    /// ABP: the first DevAddr (hex); the others count up from it. Each
+    /// device's session keys are its NwkKey (every network key role; 1.1:
+    /// the FNwkSIntKey, and SNwkSIntKey and NwkSEncKey with their first
+    /// byte XORed with 1 and 2) and its AppKey (the AppSKey).
+    #[serde(default)]
+    pub dev_addr_start: String,
     /// `"1.0.2"`, `"1.0.3"`, `"1.0.4"` or `"1.1"`.
     #[serde(default = "default_version")]
     pub lorawan_version: String,
@@ -229,6 +240,9 @@ pub struct DeviceGroup {
 
 fn default_join_eui() -> String {
     "0000000000000000".into()
+}
+fn default_activation() -> String {
+    "otaa".into()
 }
 fn default_version() -> String {
     "1.0.3".into()
@@ -311,6 +325,28 @@ fn per_device(base: [u8; 16], dev_eui: Eui64) -> [u8; 16] {
         *k ^= e;
     }
     key
+}
+
+/// The session keys of a simulated ABP device from its two keys.
+fn abp_keys(version: LorawanVersion, nwk_key: [u8; 16], app_key: [u8; 16]) -> SessionKeys11 {
+    if !version.is_1_1() {
+        return SessionKeys10 {
+            nwk_s_key: NwkSKey::from_be_bytes(nwk_key),
+            app_s_key: AppSKey::from_be_bytes(app_key),
+        }
+        .into();
+    }
+    let with_first = |x: u8| {
+        let mut k = nwk_key;
+        k[0] ^= x;
+        k
+    };
+    SessionKeys11 {
+        f_nwk_s_int_key: FNwkSIntKey::from_be_bytes(nwk_key),
+        s_nwk_s_int_key: SNwkSIntKey::from_be_bytes(with_first(1)),
+        nwk_s_enc_key: NwkSEncKey::from_be_bytes(with_first(2)),
+        app_s_key: AppSKey::from_be_bytes(app_key),
+    }
 }
 
 impl Scenario {
@@ -461,17 +497,51 @@ impl Scenario {
                 (Some(lat), Some(lon)) => Position::new(lat, lon, 0.0),
                 _ => self.centre(),
             };
+            let abp_start = match group.activation.as_str() {
+                "otaa" | "OTAA" => None,
+                "abp" | "ABP" => Some(
+                    group
+                        .dev_addr_start
+                        .parse::<DevAddr>()
+                        .map_err(|_| {
+                            ScenarioError::Invalid(format!(
+                                "{}: {:?} is not a DevAddr (8 hex digits)",
+                                field("dev_addr_start"),
+                                group.dev_addr_start
+                            ))
+                        })?
+                        .to_u32(),
+                ),
+                other => {
+                    return Err(ScenarioError::Invalid(format!(
+                        "{}: {other:?} is not otaa or abp",
+                        field("activation")
+                    )));
+                }
+            };
             for i in 0..u64::from(group.count) {
                 let dev_eui = Eui64::from_u64(start.to_u64().wrapping_add(i));
-                let mut config = DeviceConfig::otaa(
-                    dev_eui,
-                    join_eui,
-                    NwkKey::from_be_bytes(per_device(nwk_key, dev_eui)),
-                    AppKey::from_be_bytes(per_device(app_key, dev_eui)),
-                    version,
-                    region,
-                    Revision::Rp002_1_0_3,
-                );
+                let nwk_key = per_device(nwk_key, dev_eui);
+                let app_key = per_device(app_key, dev_eui);
+                let mut config = match abp_start {
+                    None => DeviceConfig::otaa(
+                        dev_eui,
+                        join_eui,
+                        NwkKey::from_be_bytes(nwk_key),
+                        AppKey::from_be_bytes(app_key),
+                        version,
+                        region,
+                        Revision::Rp002_1_0_3,
+                    ),
+                    Some(first) => DeviceConfig::abp(
+                        dev_eui,
+                        DevAddr::from_u32(first.wrapping_add(i as u32)),
+                        abp_keys(version, nwk_key, app_key),
+                        version,
+                        region,
+                        Revision::Rp002_1_0_3,
+                    ),
+                };
                 config.class_c = class_c;
                 config.data_rate = group.data_rate;
                 // A spiral: evenly spread, the same every run.
@@ -511,7 +581,7 @@ impl Scenario {
                 region,
                 mac_version: version,
                 reg_params_revision: Revision::Rp002_1_0_3,
-                supports_otaa: true,
+                supports_otaa: first.is_none_or(|g| !g.activation.eq_ignore_ascii_case("abp")),
                 supports_class_c: first.is_some_and(|g| g.class.eq_ignore_ascii_case("C")),
                 uplink_interval: first.map_or(default_interval(), |g| g.uplink_interval),
             },
@@ -532,13 +602,12 @@ impl Scenario {
                 .iter()
                 .map(|d| {
                     let c = d.device.config();
-                    let (nwk_key, app_key) = match &c.activation {
-                        crate::device::Activation::Otaa { nwk_key, app_key } => {
-                            (*nwk_key, *app_key)
-                        }
-                        crate::device::Activation::Abp { .. } => (
-                            NwkKey::from_be_bytes([0; 16]),
-                            AppKey::from_be_bytes([0; 16]),
+                    let (nwk_key, app_key, abp) = match &c.activation {
+                        Activation::Otaa { nwk_key, app_key } => (*nwk_key, *app_key, None),
+                        Activation::Abp { dev_addr, keys } => (
+                            NwkKey::from_be_bytes(keys.f_nwk_s_int_key.to_be_bytes()),
+                            AppKey::from_be_bytes(keys.app_s_key.to_be_bytes()),
+                            Some((*dev_addr, *keys)),
                         ),
                     };
                     DevicePlan {
@@ -547,7 +616,7 @@ impl Scenario {
                         name: format!("sim {}", c.dev_eui),
                         nwk_key,
                         app_key,
-                        abp: None,
+                        abp,
                     }
                 })
                 .collect(),

@@ -291,16 +291,12 @@ async fn mosquitto_and_postgresql_fifty_otaa_devices_two_udp_gateways() {
     fifty_otaa_devices_through_two_udp_gateways(true).await;
 }
 
-/// `examples/lorawan-1-1-devices.toml` as a user runs it (provisioning from
-/// the scenario, its devices, its events), against the all-in-one server,
-/// shortened: twelve seconds, an uplink every three.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_lorawan_1_1_example_scenario_runs_against_the_all_in_one_server() {
+/// An example scenario as a user runs it (provisioning from the scenario,
+/// its devices, its events), against the all-in-one server, shortened:
+/// twelve seconds, an uplink every three.
+async fn example_runs(file: &str, devices: usize, version: LorawanVersion) {
     let running = Running::start(false).await;
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/lorawan-1-1-devices.toml"
-    );
+    let path = format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).expect("the example");
     let text = text.replace("$SIM_API_KEY", &running.token);
     let mut scenario = Scenario::from_toml(&text).expect("the example parses");
@@ -316,7 +312,7 @@ async fn the_lorawan_1_1_example_scenario_runs_against_the_all_in_one_server() {
         .await
         .expect("the API answers");
     let plan = scenario.plan();
-    assert_eq!(plan.profile.mac_version, LorawanVersion::V1_1);
+    assert_eq!(plan.profile.mac_version, version);
     provision::provision(&client, &plan)
         .await
         .expect("provisioning");
@@ -329,15 +325,25 @@ async fn the_lorawan_1_1_example_scenario_runs_against_the_all_in_one_server() {
     .expect("the simulation runs");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let summary = report.summary();
-    println!("{summary}");
-    assert_eq!(report.joined, 20, "{summary}");
+    println!("{file}: {summary}");
+    assert_eq!(report.joined, devices, "{summary}");
     assert_eq!(report.downlink_errors, 0, "{summary}");
     let delivery = running.events.delivery(&report);
-    assert!(delivery.sent >= 40, "{summary}");
+    assert!(delivery.sent >= 2 * devices, "{summary}");
     assert!(delivery.ratio() >= 0.99, "{delivery:?}");
     let (confirmed, acked) = report.confirmed();
     assert!(confirmed > 0 && acked * 100 >= confirmed * 99, "{summary}");
     running.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lorawan_1_1_example_scenario_runs_against_the_all_in_one_server() {
+    example_runs("lorawan-1-1-devices.toml", 20, LorawanVersion::V1_1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_abp_example_scenario_runs_against_the_all_in_one_server() {
+    example_runs("abp-devices.toml", 10, LorawanVersion::V1_0_3).await;
 }
 
 /// Every example scenario parses and makes its devices and gateways.

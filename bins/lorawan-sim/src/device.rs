@@ -280,9 +280,54 @@ pub enum DeviceError {
         /// The data rate.
         data_rate: u8,
     },
+    /// A saved state that cannot be restored.
+    #[error("saved state: {0}")]
+    State(String),
     /// The downlink's MAC commands could not be read.
     #[error("MAC commands: {0}")]
     Mac(#[from] mac::MacError),
+}
+
+/// What a device keeps across restarts of the simulator: the next DevNonce
+/// (a network refuses one already used), and its session, if it has one,
+/// with its frame counters and receive settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceState {
+    /// The next DevNonce.
+    pub next_dev_nonce: u16,
+    /// The session.
+    pub session: Option<SessionState>,
+}
+
+/// A session as [`DeviceState`] keeps it (keys and address in hex).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionState {
+    /// The DevAddr.
+    pub dev_addr: String,
+    /// LoRaWAN 1.1 session rules.
+    pub lorawan_1_1: bool,
+    /// FNwkSIntKey (a 1.0 session's NwkSKey).
+    pub f_nwk_s_int_key: String,
+    /// SNwkSIntKey.
+    pub s_nwk_s_int_key: String,
+    /// NwkSEncKey.
+    pub nwk_s_enc_key: String,
+    /// AppSKey.
+    pub app_s_key: String,
+    /// The next FCntUp.
+    pub f_cnt_up: u32,
+    /// The next NFCntDown.
+    pub n_f_cnt_down: u32,
+    /// The next AFCntDown.
+    pub a_f_cnt_down: u32,
+    /// RX1 delay, seconds.
+    pub rx1_delay: u8,
+    /// RX1 data-rate offset.
+    pub rx1_dr_offset: u8,
+    /// RX2 data rate.
+    pub rx2_dr: u8,
+    /// RX2 frequency, Hz.
+    pub rx2_frequency: u32,
 }
 
 /// A session's keys, ready for use.
@@ -312,6 +357,8 @@ impl Keys {
 /// A device's session.
 struct Session {
     dev_addr: DevAddr,
+    /// The keys as given, for [`Device::state`].
+    raw: SessionKeys11,
     keys: Keys,
     /// The 1.1 session rules apply (a 1.1 device on a 1.1 network).
     is_1_1: bool,
@@ -398,6 +445,7 @@ impl Device {
             let is_1_1 = device.config.version.is_1_1();
             device.session = Some(Session {
                 dev_addr: *dev_addr,
+                raw: *keys,
                 keys: Keys::new(keys),
                 is_1_1,
                 f_cnt_up: 0,
@@ -434,6 +482,75 @@ impl Device {
     /// The next DevNonce.
     pub fn next_dev_nonce(&self) -> u16 {
         self.next_dev_nonce
+    }
+
+    /// What to save to resume this device later ([`restore`](Self::restore)).
+    pub fn state(&self) -> DeviceState {
+        DeviceState {
+            next_dev_nonce: self.next_dev_nonce,
+            session: self.session.as_ref().map(|s| SessionState {
+                dev_addr: s.dev_addr.to_string(),
+                lorawan_1_1: s.is_1_1,
+                f_nwk_s_int_key: s.raw.f_nwk_s_int_key.to_string(),
+                s_nwk_s_int_key: s.raw.s_nwk_s_int_key.to_string(),
+                nwk_s_enc_key: s.raw.nwk_s_enc_key.to_string(),
+                app_s_key: s.raw.app_s_key.to_string(),
+                f_cnt_up: s.f_cnt_up,
+                n_f_cnt_down: s.n_f_cnt_down,
+                a_f_cnt_down: s.a_f_cnt_down,
+                rx1_delay: self.rx1_delay,
+                rx1_dr_offset: self.rx1_dr_offset,
+                rx2_dr: self.rx2_dr,
+                rx2_frequency: self.rx2_frequency,
+            }),
+        }
+    }
+
+    /// Resumes from a saved state: the DevNonce counter goes on from it
+    /// (never back), and the saved session, if any, replaces the current
+    /// one. Nothing changes if a value cannot be read.
+    pub fn restore(&mut self, state: &DeviceState) -> Result<(), DeviceError> {
+        fn parse<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, DeviceError> {
+            value
+                .parse()
+                .map_err(|_| DeviceError::State(format!("{field}: {value:?}")))
+        }
+        let session = match &state.session {
+            None => None,
+            Some(s) => {
+                let raw = SessionKeys11 {
+                    f_nwk_s_int_key: parse("f_nwk_s_int_key", &s.f_nwk_s_int_key)?,
+                    s_nwk_s_int_key: parse("s_nwk_s_int_key", &s.s_nwk_s_int_key)?,
+                    nwk_s_enc_key: parse("nwk_s_enc_key", &s.nwk_s_enc_key)?,
+                    app_s_key: parse("app_s_key", &s.app_s_key)?,
+                };
+                if self.params.data_rate(s.rx2_dr).is_none() {
+                    return Err(DeviceError::State(format!("rx2_dr: {}", s.rx2_dr)));
+                }
+                Some((
+                    Session {
+                        dev_addr: parse("dev_addr", &s.dev_addr)?,
+                        raw,
+                        keys: Keys::new(&raw),
+                        is_1_1: s.lorawan_1_1,
+                        f_cnt_up: s.f_cnt_up,
+                        n_f_cnt_down: s.n_f_cnt_down,
+                        a_f_cnt_down: s.a_f_cnt_down,
+                    },
+                    s,
+                ))
+            }
+        };
+        self.next_dev_nonce = self.next_dev_nonce.max(state.next_dev_nonce);
+        if let Some((session, s)) = session {
+            self.rx1_delay = s.rx1_delay.clamp(1, 15);
+            self.rx1_dr_offset = s.rx1_dr_offset.min(7);
+            self.rx2_dr = s.rx2_dr;
+            self.rx2_frequency = s.rx2_frequency;
+            self.session = Some(session);
+            self.pending_join = None;
+        }
+        Ok(())
     }
 
     /// The uplink data rate, TX power and NbTrans in use.
@@ -674,6 +791,7 @@ impl Device {
                 let dev_addr = accept.dev_addr();
                 self.session = Some(Session {
                     dev_addr,
+                    raw: keys,
                     keys: Keys::new(&keys),
                     is_1_1: opt_neg,
                     f_cnt_up: 0,
@@ -1208,6 +1326,53 @@ mod tests {
         assert_eq!(up.fopts().len(), 2);
         // The DevNonce counts up.
         assert_eq!(d.next_dev_nonce(), 1);
+    }
+
+    #[test]
+    fn a_saved_state_resumes_counters_keys_and_dev_nonces() {
+        let mut d = device(LorawanVersion::V1_0_3);
+        let tx = d.join_request();
+        let (accept, keys) = accept(&tx.phy_payload, false);
+        d.receive(&accept, 5).unwrap();
+        for _ in 0..3 {
+            d.uplink(1, b"x", false).unwrap();
+        }
+        let json = serde_json::to_string(&d.state()).unwrap();
+        let saved: DeviceState = serde_json::from_str(&json).unwrap();
+        assert_eq!(saved, d.state());
+
+        // A new device (the simulator restarted) resumes it.
+        let mut again = device(LorawanVersion::V1_0_3);
+        again.restore(&saved).unwrap();
+        assert!(again.is_joined());
+        assert_eq!((again.f_cnt_up(), again.next_dev_nonce()), (3, 1));
+        let tx = again.uplink(1, b"y", false).unwrap();
+        let Ok(Frame::Data(up)) = Frame::parse(&tx.phy_payload) else {
+            panic!("not a data frame");
+        };
+        let nwk_s = lorawan::keys::NwkSKey::from_be_bytes(keys.f_nwk_s_int_key.to_be_bytes());
+        up.verify_uplink_mic_10(&nwk_s.keyed(), 3).unwrap();
+        assert_eq!(tx.rx1.delay, Duration::from_secs(2), "the accept's RxDelay");
+        // A join after it uses the next DevNonce, never an old one.
+        let mut fresh = device(LorawanVersion::V1_0_3);
+        fresh
+            .restore(&DeviceState {
+                next_dev_nonce: 7,
+                session: None,
+            })
+            .unwrap();
+        assert_eq!(
+            fresh.join_request().kind,
+            TxKind::JoinRequest { dev_nonce: 7 }
+        );
+        // A broken state changes nothing.
+        let mut broken = saved.clone();
+        if let Some(s) = broken.session.as_mut() {
+            s.app_s_key = "nope".into();
+        }
+        let mut other = device(LorawanVersion::V1_0_3);
+        assert!(matches!(other.restore(&broken), Err(DeviceError::State(_))));
+        assert!(!other.is_joined() && other.next_dev_nonce() == 0);
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! server's API (with `server.api_key`), runs it, and prints what became
 //! of its uplinks.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use lorawan_sim::device::DeviceState;
 use lorawan_sim::events::UpEvents;
 use lorawan_sim::provision::{self, ApiClient};
 use lorawan_sim::scenario::Scenario;
@@ -22,11 +24,33 @@ pub(crate) struct Args {
     /// Skip provisioning even with an API key in the scenario.
     #[arg(long)]
     no_provision: bool,
+    /// Keep each device's DevNonce counter, session and frame counters in
+    /// this JSON file: read at start (if it exists), written at the end, so
+    /// that a second run resumes the first instead of re-joining (a network
+    /// refuses a DevNonce it has seen).
+    #[arg(long)]
+    state: Option<PathBuf>,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let scenario = Scenario::load(&args.scenario)?;
-    let devices = scenario.devices()?;
+    let mut devices = scenario.devices()?;
+    if let Some(path) = args.state.as_ref().filter(|p| p.exists()) {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let saved: HashMap<String, DeviceState> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a saved state", path.display()))?;
+        let mut resumed = 0;
+        for d in &mut devices {
+            if let Some(state) = saved.get(&d.device.config().dev_eui.to_string()) {
+                d.device.restore(state).with_context(|| {
+                    format!("{}: {}", path.display(), d.device.config().dev_eui)
+                })?;
+                resumed += 1;
+            }
+        }
+        println!("resumed {resumed} devices from {}", path.display());
+    }
     let gateways = scenario.sim_gateways()?;
     let server = &scenario.server;
     if !args.no_provision && !server.api_key.is_empty() && !server.api_key.starts_with('$') {
@@ -60,6 +84,15 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     );
     let report = sim::run(devices, gateways, &scenario.settings()).await?;
     println!("{}", report.summary());
+    if let Some(path) = &args.state {
+        let states: HashMap<String, &DeviceState> = report
+            .states
+            .iter()
+            .map(|(eui, state)| (eui.to_string(), state))
+            .collect();
+        std::fs::write(path, serde_json::to_vec_pretty(&states)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let mut json = serde_json::json!({
         "devices": report.devices,
         "joined": report.joined,

@@ -32,7 +32,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::device::{Device, DeviceError, Received, Transmission, TxKind};
+use crate::device::{Device, DeviceError, DeviceState, Received, Transmission, TxKind};
 use crate::radio::{Position, RadioModel, WINDOW_TOLERANCE, standard_normal};
 
 /// The concentrator counter of a gateway when it starts (not zero, so that
@@ -143,6 +143,9 @@ pub struct Report {
     pub push_acks: u64,
     /// Every data uplink sent, in order.
     pub uplinks: Vec<SentUplink>,
+    /// Each device's state at the end, to resume it in a later run
+    /// ([`Device::restore`]).
+    pub states: Vec<(Eui64, DeviceState)>,
 }
 
 impl Report {
@@ -493,6 +496,7 @@ pub async fn run(
         tasks.push(tokio::spawn(task.run(start)));
     }
     let mut uplinks = Vec::new();
+    let mut states = Vec::new();
     let mut joined = 0;
     let (mut downlinks, mut errors, mut join_requests) = (0, 0, 0);
     for task in tasks {
@@ -502,6 +506,7 @@ pub async fn run(
             errors += done.errors;
             join_requests += done.join_requests;
             uplinks.extend(done.sent);
+            states.push((done.sim.device.config().dev_eui, done.sim.device.state()));
         }
     }
     for task in gateway_tasks {
@@ -515,6 +520,7 @@ pub async fn run(
     report.join_requests = join_requests;
     report.push_acks = push_acks.load(std::sync::atomic::Ordering::Relaxed);
     report.uplinks = uplinks;
+    report.states = states;
     Ok(report)
 }
 

@@ -82,6 +82,8 @@ struct Running {
     api: std::net::SocketAddr,
     /// An API key (global admin), as `create-api-key` makes it.
     token: String,
+    /// The embedded broker's MQTT 5 address, if it has one.
+    broker: Option<std::net::SocketAddr>,
     events: UpEvents,
 }
 
@@ -134,6 +136,7 @@ impl Running {
         Self {
             udp: server.udp_addr().expect("the UDP bridge"),
             api: server.api_addr().expect("the API"),
+            broker: server.broker_addrs().map(|b| b.mqtt5),
             server: Some(server),
             dir,
             schema,
@@ -370,4 +373,75 @@ fn every_example_scenario_is_valid() {
         n += 1;
     }
     assert!(n >= 3, "{n} example scenarios");
+}
+
+/// The `lorawan-sim run` command, twice, with `--state`: the first run
+/// provisions and joins, the second resumes the sessions (no join-request)
+/// and its uplinks still reach the application.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_command_resumes_sessions_from_its_state_file() {
+    let running = Running::start(false).await;
+    let broker = running.broker.expect("the embedded broker");
+    let scenario = format!(
+        r#"
+        [server]
+        udp = "{udp}"
+        api = "http://{api}"
+        api_key = "$SIM_TEST_KEY"
+        mqtt = "{broker}"
+
+        [simulation]
+        duration = "8s"
+        start_spread = "1s"
+        keepalive = "1s"
+
+        [[gateways]]
+        id = "0016c001ff500001"
+        latitude = 52.0
+        longitude = 5.0
+
+        [[devices]]
+        count = 5
+        dev_eui_start = "0102030800000000"
+        join_eui = "70b3d57ed0000009"
+        nwk_key = "0f0e0d0c0b0a09080706050403020100"
+        uplink_interval = "2s"
+        "#,
+        udp = running.udp,
+        api = running.api,
+    );
+    let file = running.dir.join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let state = running.dir.join("state.json");
+    let token = running.token.clone();
+    let run = move || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lorawan-sim"))
+            .args(["run", "--json", "--state"])
+            .arg(&state)
+            .arg(&file)
+            .env("SIM_TEST_KEY", &token)
+            .output()
+            .expect("lorawan-sim runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        (stdout, json)
+    };
+    let (first, json) = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    assert_eq!(json["joined"], 5, "{first}");
+    assert_eq!(json["join_requests"], 5, "{first}");
+    assert!(json["uplinks"].as_u64().unwrap() >= 5, "{first}");
+    assert_eq!(json["delivered"], json["uplinks"], "{first}");
+    let (second, json) = tokio::task::spawn_blocking(run).await.unwrap();
+    assert!(second.contains("resumed 5 devices"), "{second}");
+    assert_eq!(json["join_requests"], 0, "{second}");
+    assert_eq!(json["joined"], 5, "{second}");
+    assert!(json["uplinks"].as_u64().unwrap() >= 10, "{second}");
+    assert_eq!(json["delivered"], json["uplinks"], "{second}");
+    running.finish().await;
 }

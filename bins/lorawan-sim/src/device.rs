@@ -45,7 +45,7 @@ use lorawan::phy::{
     DataFrameMut, DataFrameRepr, FCtrl, Frame, FrameError, JoinRequestRepr, JoinType, MType,
 };
 use lorawan::region::{
-    self, AdrSettings, Channel, DeviceChannels, Region, RegionParams, Revision, timing,
+    self, AdrSettings, Channel, ChannelSet, DeviceChannels, Region, RegionParams, Revision, timing,
 };
 use lorawan::{DevAddr, DevNonce, Direction, Eui64, FCnt, Mic};
 
@@ -283,9 +283,6 @@ pub enum DeviceError {
     /// A saved state that cannot be restored.
     #[error("saved state: {0}")]
     State(String),
-    /// The downlink's MAC commands could not be read.
-    #[error("MAC commands: {0}")]
-    Mac(#[from] mac::MacError),
 }
 
 /// What a device keeps across restarts of the simulator: the next DevNonce
@@ -394,6 +391,8 @@ pub struct Device {
     ack_down: Option<u32>,
     /// The frame counter of the last confirmed uplink, until acknowledged.
     confirmed_up: Option<u32>,
+    /// RX1 frequencies set by DlChannelReq, by uplink channel index.
+    dl_frequencies: std::collections::HashMap<usize, u32>,
     /// The SNR of the last downlink, dB (DevStatusAns margin).
     last_snr: i8,
     /// 1.1 OTAA: RekeyInd in every uplink until RekeyConf; 1.1 ABP:
@@ -436,6 +435,7 @@ impl Device {
             sticky: Vec::new(),
             ack_down: None,
             confirmed_up: None,
+            dl_frequencies: std::collections::HashMap::new(),
             last_snr: 10,
             version_ind: None,
             rng: config.dev_eui.to_u64() | 1,
@@ -585,7 +585,7 @@ impl Device {
         // data rate where they allow it.
         let (channel, frequency) = self.pick_channel(true);
         let data_rate = self.adr.data_rate.clamp(channel.min_dr, channel.max_dr);
-        let rx1 = self.rx1(frequency, data_rate, timing::JOIN_ACCEPT_DELAY1, 0);
+        let rx1 = self.rx1(None, frequency, data_rate, timing::JOIN_ACCEPT_DELAY1, 0);
         let rx2 = RxWindow {
             delay: Duration::from_secs(u64::from(timing::JOIN_ACCEPT_DELAY2)),
             frequency: self.params.rx2_frequency,
@@ -698,6 +698,7 @@ impl Device {
         }
         self.confirmed_up = confirmed.then_some(f_cnt);
         let rx1 = self.rx1(
+            Some(channel_index),
             frequency,
             data_rate,
             u32::from(self.rx1_delay),
@@ -767,19 +768,30 @@ impl Device {
                 self.rx2_frequency = self.params.rx2_frequency;
                 self.rx1_delay = accept.rx_delay().seconds();
                 self.channels = DeviceChannels::new(self.params);
-                if let Some(frequencies) = accept.cf_list().and_then(|c| c.frequencies()) {
-                    let extra: Vec<Channel> = frequencies
-                        .iter()
-                        .filter(|f| **f != 0)
-                        .map(|&frequency| Channel {
-                            frequency,
-                            min_dr: 0,
-                            max_dr: 5,
-                        })
-                        .collect();
-                    if let Some(channels) = DeviceChannels::with_extra_channels(self.params, &extra)
-                    {
-                        self.channels = channels;
+                self.dl_frequencies.clear();
+                if let Some(cf_list) = accept.cf_list() {
+                    // Type 0: entry i defines the channel after the defaults
+                    // at its own position (0: none there), so that indices
+                    // stay the network's. Type 1: the enabled channels.
+                    if let Some(frequencies) = cf_list.frequencies() {
+                        let first = self.channels.defined().len();
+                        for (i, &frequency) in frequencies.iter().enumerate() {
+                            if frequency != 0 {
+                                let channel = Channel {
+                                    frequency,
+                                    min_dr: 0,
+                                    max_dr: 5,
+                                };
+                                self.channels.set_channel(first + i, Some(channel));
+                            }
+                        }
+                    } else if let Some(masks) = cf_list.channel_masks() {
+                        let mut enabled = ChannelSet::EMPTY;
+                        for (b, mask) in masks.iter().enumerate() {
+                            enabled.set_block(b, mac::ChMask(*mask));
+                        }
+                        let defined = self.channels.defined();
+                        let _ = self.channels.set_enabled(enabled.intersection(&defined));
                     }
                 }
                 self.adr.nb_trans = 1;
@@ -859,8 +871,12 @@ impl Device {
                     None => (None, Vec::new(), fopts.to_vec()),
                 };
                 let confirmed = down.is_confirmed();
-                let mac_commands =
-                    mac::parse(Direction::Downlink, &mac_bytes).collect::<Result<Vec<_>, _>>()?;
+                // The commands up to the first one that cannot be read (an
+                // unknown or proprietary CID, a truncated one): TS001 has the
+                // device process those and ignore the rest, not drop the frame.
+                let mac_commands: Vec<MacCommand> = mac::parse(Direction::Downlink, &mac_bytes)
+                    .map_while(Result::ok)
+                    .collect();
                 if ack {
                     self.confirmed_up = None;
                 }
@@ -977,6 +993,10 @@ impl Device {
                         uplink_frequency_exists,
                         channel_frequency_ok: (low..=high).contains(&req.frequency),
                     };
+                    if ans.uplink_frequency_exists && ans.channel_frequency_ok {
+                        self.dl_frequencies
+                            .insert(usize::from(req.ch_index), req.frequency);
+                    }
                     self.sticky.push(MacCommand::DlChannelAns(ans));
                 }
                 MacCommand::RekeyConf(_) | MacCommand::ResetConf(_) => self.version_ind = None,
@@ -999,11 +1019,21 @@ impl Device {
         }
     }
 
-    /// The RX1 window after an uplink on `frequency` at `data_rate`.
-    fn rx1(&self, frequency: u32, data_rate: u8, delay_s: u32, offset: u8) -> RxWindow {
+    /// The RX1 window after an uplink on channel `channel` (`frequency`) at
+    /// `data_rate`: the channel's DlChannelReq frequency if it has one.
+    fn rx1(
+        &self,
+        channel: Option<usize>,
+        frequency: u32,
+        data_rate: u8,
+        delay_s: u32,
+        offset: u8,
+    ) -> RxWindow {
+        let dl = channel.and_then(|c| self.dl_frequencies.get(&c).copied());
+        let default = || self.params.rx1_frequency(frequency).unwrap_or(frequency);
         RxWindow {
             delay: Duration::from_secs(u64::from(delay_s.max(1))),
-            frequency: self.params.rx1_frequency(frequency).unwrap_or(frequency),
+            frequency: dl.unwrap_or_else(default),
             data_rate: self
                 .params
                 .rx1_data_rate(data_rate, offset, false)
@@ -1089,6 +1119,14 @@ mod tests {
     /// What the network answers a join-request with, and the keys it
     /// derives.
     fn accept(request: &[u8], opt_neg: bool) -> (Vec<u8>, SessionKeys11) {
+        accept_with(request, opt_neg, None)
+    }
+
+    fn accept_with(
+        request: &[u8],
+        opt_neg: bool,
+        cf_list: Option<lorawan::phy::CfList>,
+    ) -> (Vec<u8>, SessionKeys11) {
         let Ok(Frame::JoinRequest(jr)) = Frame::parse(request) else {
             panic!("not a join-request: {request:02x?}");
         };
@@ -1101,7 +1139,7 @@ mod tests {
             dev_addr: DevAddr::from_u32(DEV_ADDR),
             dl_settings: DlSettings::new(opt_neg, 1, 0).unwrap(),
             rx_delay: RxDelay(2),
-            cf_list: None,
+            cf_list,
         };
         let mut buf = [0u8; 33];
         let (n, keys) = if opt_neg {
@@ -1326,6 +1364,51 @@ mod tests {
         assert_eq!(up.fopts().len(), 2);
         // The DevNonce counts up.
         assert_eq!(d.next_dev_nonce(), 1);
+    }
+
+    #[test]
+    fn cf_list_channels_keep_their_indices_and_dl_channel_moves_rx1() {
+        let mut d = device(LorawanVersion::V1_0_3);
+        let tx = d.join_request();
+        let cf = lorawan::phy::CfList::from_frequencies([867_100_000, 0, 867_500_000, 0, 0]);
+        let (accept, keys) = accept_with(&tx.phy_payload, false, cf);
+        d.receive(&accept, 5).unwrap();
+        assert_eq!(
+            d.channels.channel(3).map(|c| c.frequency),
+            Some(867_100_000)
+        );
+        assert_eq!(d.channels.channel(4), None);
+        assert_eq!(
+            d.channels.channel(5).map(|c| c.frequency),
+            Some(867_500_000)
+        );
+
+        // DlChannelReq: channel 0's RX1 on 869.1 MHz; an unknown CID after
+        // it stops the reading, not the frame.
+        let mut fopts = mac_bytes(&[MacCommand::DlChannelReq(lorawan::mac::DlChannelReq {
+            ch_index: 0,
+            frequency: 869_100_000,
+        })]);
+        fopts.push(0x7f);
+        let down = downlink_10(&keys, 0, false, &fopts);
+        let Ok(Received::Data(data)) = d.receive(&down, 3) else {
+            panic!("an authentic downlink refused");
+        };
+        assert_eq!(data.payload, b"on");
+        assert_eq!(data.mac_commands.len(), 1);
+        // Channel 0 is 868.1 MHz: its RX1 moved; the others' did not.
+        let mut seen = (false, false);
+        for _ in 0..60 {
+            let tx = d.uplink(1, b"x", false).unwrap();
+            if tx.frequency == 868_100_000 {
+                assert_eq!(tx.rx1.frequency, 869_100_000);
+                seen.0 = true;
+            } else {
+                assert_eq!(tx.rx1.frequency, tx.frequency);
+                seen.1 = true;
+            }
+        }
+        assert_eq!(seen, (true, true));
     }
 
     #[test]

@@ -738,9 +738,16 @@ impl UdpGateway {
                 let now = Instant::now();
                 let at = match (txpk.imme, txpk.tmst) {
                     (true, _) => Some(now),
+                    // Relative to the counter now (it wraps every 71.6
+                    // minutes): up to 35 minutes ahead or behind.
                     (false, Some(tmst)) => {
-                        let micros = tmst.wrapping_sub(TMST_START);
-                        Some(self.started + Duration::from_micros(u64::from(micros)))
+                        let ahead = tmst.wrapping_sub(self.tmst(now)).cast_signed();
+                        let offset = Duration::from_micros(u64::from(ahead.unsigned_abs()));
+                        Some(if ahead >= 0 {
+                            now + offset
+                        } else {
+                            now.checked_sub(offset).unwrap_or(now)
+                        })
                     }
                     (false, None) => None,
                 };

@@ -127,12 +127,6 @@ impl UpEvents {
         Ok(Self { client, task, seen })
     }
 
-    /// The events received so far.
-    pub fn count(&self) -> usize {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.values().map(Vec::len).sum()
-    }
-
     /// The uplinks of `report` matched against the events so far.
     pub fn delivery(&self, report: &Report) -> Delivery {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

@@ -57,7 +57,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         let client = ApiClient::connect(&server.api, &server.api_key)
             .await
             .with_context(|| format!("the API at {}", server.api))?;
-        let done = provision::provision(&client, &scenario.plan()).await?;
+        let done = provision::provision(&client, &scenario.plan(&devices)).await?;
         println!(
             "provisioned: tenant {}, application {}, {} gateways and {} devices created",
             done.tenant_id, done.application_id, done.gateways_created, done.devices_created

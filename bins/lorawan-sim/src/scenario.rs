@@ -24,7 +24,7 @@
 //! let devices = scenario.devices()?;
 //! assert_eq!(devices.len(), 3);
 //! assert_eq!(devices[2].device.config().dev_eui.to_string(), "0102030400000002");
-//! assert_eq!(scenario.plan().devices.len(), 3);
+//! assert_eq!(scenario.plan(&devices).devices.len(), 3);
 //! # Ok::<(), lorawan_sim::scenario::ScenarioError>(())
 //! ```
 
@@ -560,30 +560,25 @@ impl Scenario {
         Ok(out)
     }
 
-    /// What the API is to create for this scenario: one profile, from the
-    /// first group's version and class (a scenario with groups of other
+    /// What the API is to create for `devices` (this scenario's
+    /// [`devices`](Self::devices)): one profile, from the first device's
+    /// version, class and activation (a scenario with groups of other
     /// versions or classes needs a profile each: not yet).
-    pub fn plan(&self) -> Plan {
-        let region = self.region().unwrap_or(Region::Eu868);
-        let first = self.devices.first();
-        let version = match first.map(|g| g.lorawan_version.as_str()) {
-            Some("1.0.2") => LorawanVersion::V1_0_2,
-            Some("1.0.4") => LorawanVersion::V1_0_4,
-            Some("1.1" | "1.1.0") => LorawanVersion::V1_1,
-            _ => LorawanVersion::V1_0_3,
-        };
-        let devices = self.devices().unwrap_or_default();
+    pub fn plan(&self, devices: &[SimDevice]) -> Plan {
+        let first = devices.first();
+        let config = first.map(|d| d.device.config());
         Plan {
             tenant: self.names.tenant.clone(),
             application: self.names.application.clone(),
             profile: ProfilePlan {
                 name: self.names.device_profile.clone(),
-                region,
-                mac_version: version,
+                region: config.map_or(Region::Eu868, |c| c.region),
+                mac_version: config.map_or(LorawanVersion::V1_0_3, |c| c.version),
                 reg_params_revision: Revision::Rp002_1_0_3,
-                supports_otaa: first.is_none_or(|g| !g.activation.eq_ignore_ascii_case("abp")),
-                supports_class_c: first.is_some_and(|g| g.class.eq_ignore_ascii_case("C")),
-                uplink_interval: first.map_or(default_interval(), |g| g.uplink_interval),
+                supports_otaa: config
+                    .is_none_or(|c| matches!(c.activation, Activation::Otaa { .. })),
+                supports_class_c: config.is_some_and(|c| c.class_c),
+                uplink_interval: first.map_or(default_interval(), |d| d.uplink_interval),
             },
             gateways: self
                 .sim_gateways()
@@ -692,7 +687,7 @@ mod tests {
                 .iter()
                 .all(|d| d.position.distance_m(&gw) <= 1_000.5)
         );
-        let plan = s.plan();
+        let plan = s.plan(&devices);
         assert_eq!(plan.profile.mac_version, LorawanVersion::V1_1);
         assert!(plan.profile.supports_class_c);
         assert_eq!(plan.devices.len(), 4);

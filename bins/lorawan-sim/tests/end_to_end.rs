@@ -297,7 +297,7 @@ async fn mosquitto_and_postgresql_fifty_otaa_devices_two_udp_gateways() {
 /// An example scenario as a user runs it (provisioning from the scenario,
 /// its devices, its events), against the all-in-one server, shortened:
 /// twelve seconds, an uplink every three.
-async fn example_runs(file: &str, devices: usize, version: LorawanVersion) {
+async fn example_runs(file: &str, count: usize, version: LorawanVersion) {
     let running = Running::start(false).await;
     let path = format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).expect("the example");
@@ -314,13 +314,14 @@ async fn example_runs(file: &str, devices: usize, version: LorawanVersion) {
     let client = ApiClient::connect(&scenario.server.api, &scenario.server.api_key)
         .await
         .expect("the API answers");
-    let plan = scenario.plan();
+    let devices = scenario.devices().expect("devices");
+    let plan = scenario.plan(&devices);
     assert_eq!(plan.profile.mac_version, version);
     provision::provision(&client, &plan)
         .await
         .expect("provisioning");
     let report = sim::run(
-        scenario.devices().expect("devices"),
+        devices,
         scenario.sim_gateways().expect("gateways"),
         &scenario.settings(),
     )
@@ -329,10 +330,10 @@ async fn example_runs(file: &str, devices: usize, version: LorawanVersion) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let summary = report.summary();
     println!("{file}: {summary}");
-    assert_eq!(report.joined, devices, "{summary}");
+    assert_eq!(report.joined, count, "{summary}");
     assert_eq!(report.downlink_errors, 0, "{summary}");
     let delivery = running.events.delivery(&report);
-    assert!(delivery.sent >= 2 * devices, "{summary}");
+    assert!(delivery.sent >= 2 * count, "{summary}");
     assert!(delivery.ratio() >= 0.99, "{delivery:?}");
     let (confirmed, acked) = report.confirmed();
     assert!(confirmed > 0 && acked * 100 >= confirmed * 99, "{summary}");
@@ -369,7 +370,7 @@ fn every_example_scenario_is_valid() {
             "{}",
             path.display()
         );
-        assert_eq!(scenario.plan().devices.len(), devices.len());
+        assert_eq!(scenario.plan(&devices).devices.len(), devices.len());
         n += 1;
     }
     assert!(n >= 3, "{n} example scenarios");

@@ -474,6 +474,14 @@ async fn global_search_is_scoped(api: &TestApi) {
         .into_inner()
         .result;
     assert_eq!(all.len(), 2);
+    // Names ignore case, on both backends.
+    let shouting = c
+        .global_search(req(search("ACME"), &api.admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .result;
+    assert_eq!(shouting.len(), 2);
     let by_eui = c
         .global_search(req(search("000000000000ACDE"), &api.admin))
         .await

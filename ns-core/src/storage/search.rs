@@ -122,14 +122,18 @@ impl FoundRow {
 }
 
 /// The search across the four tables: `$1` the pattern, `$2` a member's
-/// user id, `$3` a tenant id; `$4`, `$5` limit and offset.
+/// user id, `$3` a tenant id; `$4`, `$5` limit and offset. The names are
+/// compared through `$lower … $close` (PostgreSQL's `lower(…)`, nothing on
+/// SQLite), as `list.rs` compares them.
 macro_rules! search_sql {
     (
         $null_uuid:literal,
         $null_text:literal,
         $null_bytes:literal,
         $dev_hex:literal,
-        $gateway_hex:literal
+        $gateway_hex:literal,
+        $lower:literal,
+        $close:literal
     ) => {
         concat!(
             "SELECT * FROM (",
@@ -140,20 +144,32 @@ macro_rules! search_sql {
             " AS application_name, ",
             $null_bytes,
             " AS eui, t.name AS name FROM tenant t ",
-            "WHERE lower(t.name) LIKE $1 ESCAPE '\\' AND ",
+            "WHERE ",
+            $lower,
+            "t.name",
+            $close,
+            " LIKE $1 ESCAPE '\\' AND ",
             "($2 IS NULL OR t.id IN (SELECT tenant_id FROM tenant_user WHERE user_id = $2)) AND ",
             "($3 IS NULL OR t.id = $3) ",
             "UNION ALL SELECT 'application', t.id, t.name, a.id, a.name, ",
             $null_bytes,
             ", a.name ",
             "FROM application a JOIN tenant t ON t.id = a.tenant_id ",
-            "WHERE lower(a.name) LIKE $1 ESCAPE '\\' AND ",
+            "WHERE ",
+            $lower,
+            "a.name",
+            $close,
+            " LIKE $1 ESCAPE '\\' AND ",
             "($2 IS NULL OR t.id IN (SELECT tenant_id FROM tenant_user WHERE user_id = $2)) AND ",
             "($3 IS NULL OR t.id = $3) ",
             "UNION ALL SELECT 'device', t.id, t.name, a.id, a.name, d.dev_eui, d.name ",
             "FROM device d JOIN application a ON a.id = d.application_id ",
             "JOIN tenant t ON t.id = a.tenant_id ",
-            "WHERE (lower(d.name) LIKE $1 ESCAPE '\\' OR ",
+            "WHERE (",
+            $lower,
+            "d.name",
+            $close,
+            " LIKE $1 ESCAPE '\\' OR ",
             $dev_hex,
             " LIKE $1 ESCAPE '\\') AND ",
             "($2 IS NULL OR t.id IN (SELECT tenant_id FROM tenant_user WHERE user_id = $2)) AND ",
@@ -164,7 +180,11 @@ macro_rules! search_sql {
             $null_text,
             ", ",
             "g.gateway_id, g.name FROM gateway g JOIN tenant t ON t.id = g.tenant_id ",
-            "WHERE (lower(g.name) LIKE $1 ESCAPE '\\' OR ",
+            "WHERE (",
+            $lower,
+            "g.name",
+            $close,
+            " LIKE $1 ESCAPE '\\' OR ",
             $gateway_hex,
             " LIKE $1 ESCAPE '\\') AND ",
             "($2 IS NULL OR t.id IN (SELECT tenant_id FROM tenant_user WHERE user_id = $2)) AND ",
@@ -240,15 +260,22 @@ impl Storage {
                 "NULL",
                 "NULL",
                 "NULL",
-                "lower(hex(d.dev_eui))",
-                "lower(hex(g.gateway_id))"
+                "hex(d.dev_eui)",
+                "hex(g.gateway_id)",
+                // SQLite's LIKE ignores ASCII case already (and its lower()
+                // folds ASCII only): the names as they are, as the lists do.
+                "",
+                ""
             ),
             search_sql!(
                 "NULL::uuid",
                 "NULL::text",
                 "NULL::bytea",
                 "encode(d.dev_eui, 'hex')",
-                "encode(g.gateway_id, 'hex')"
+                "encode(g.gateway_id, 'hex')",
+                // The expressions of the trigram indexes (migration 0006).
+                "lower(",
+                ")"
             ),
         );
         let rows: Vec<FoundRow> = fetch!(

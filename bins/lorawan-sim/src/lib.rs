@@ -6,14 +6,18 @@
 //!   (join-accepts, downlinks), receive windows.
 //! - [`events`]: the application's `up` events over MQTT, matched against
 //!   the uplinks sent (delivery ratio, latency).
+//! - [`gateway`]: the simulated gateways' protocols (Semtech UDP, `gw`
+//!   messages over MQTT).
+//! - [`pace`]: load runs: a target uplink rate with a ramp-up, or a sweep
+//!   of rates, each step measured by what the application received.
 //! - [`provision`]: the tenant, application, device profile, gateways and
 //!   devices of a simulation, created through the ChirpStack-compatible
 //!   gRPC API with an API key.
 //! - [`radio`]: positions, the link budget, receive windows.
 //! - [`scenario`]: scenario files (TOML): server, gateways, groups of
 //!   devices.
-//! - [`sim`]: a running simulation: device tasks on a shared air, gateways
-//!   speaking Semtech UDP to the server, a [`sim::Report`] at the end.
+//! - [`sim`]: a running simulation: device tasks on a shared air, gateway
+//!   tasks forwarding to the server, a [`sim::Report`] at the end.
 //!
 //! ```
 //! use lorawan::Eui64;
@@ -38,6 +42,8 @@
 
 pub mod device;
 pub mod events;
+pub mod gateway;
+pub mod pace;
 pub mod provision;
 pub mod radio;
 pub mod scenario;

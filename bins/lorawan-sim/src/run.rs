@@ -1,17 +1,21 @@
-//! `lorawan-sim run <scenario.toml>`: provisions the scenario through the
+//! `lorawan-sim run <scenario>`: provisions the scenario through the
 //! server's API (with `server.api_key`), runs it, and prints what became
-//! of its uplinks.
+//! of its uplinks. With a `[load]` section, the devices send at the plan's
+//! pace, with a live display of each step and its figures at the end.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
 use lorawan_sim::device::DeviceState;
-use lorawan_sim::events::UpEvents;
+use lorawan_sim::events::{Delivery, UpEvents};
+use lorawan_sim::pace::{self, LoadEvent, Step};
 use lorawan_sim::provision::{self, ApiClient};
-use lorawan_sim::scenario::Scenario;
-use lorawan_sim::sim;
+use lorawan_sim::scenario::{self, Scenario};
+use lorawan_sim::sim::{self, Progress};
 
 /// What to run.
 #[derive(Debug, clap::Args)]
@@ -30,6 +34,10 @@ pub(crate) struct Args {
     /// refuses a DevNonce it has seen).
     #[arg(long)]
     state: Option<PathBuf>,
+    /// The server's process id (Linux): each load step reports its CPU time
+    /// per uplink and its resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
@@ -65,24 +73,47 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         println!("not provisioning (no server.api_key): the devices must exist already");
     }
+    let progress = Arc::new(match scenario.load {
+        Some(_) => Progress::paced(),
+        None => Progress::new(),
+    });
     let events = if server.mqtt.is_empty() {
         None
     } else {
-        let (host, port) = server
-            .mqtt
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-            .with_context(|| format!("server.mqtt: {:?} is not host:port", server.mqtt))?;
-        Some(UpEvents::subscribe(&host, port, &server.event_filter).await?)
+        let (host, port) = scenario::host_port("server.mqtt", &server.mqtt)?;
+        Some(UpEvents::subscribe(&host, port, &server.event_filter, Arc::clone(&progress)).await?)
     };
-    println!(
-        "running {} devices and {} gateways against {} for {:?}",
-        devices.len(),
-        gateways.len(),
-        server.udp,
-        scenario.simulation.duration
-    );
-    let report = sim::run(devices, gateways, &scenario.settings()).await?;
+    match &scenario.load {
+        None => println!(
+            "running {} devices and {} gateways for {:?}",
+            devices.len(),
+            gateways.len(),
+            scenario.simulation.duration
+        ),
+        Some(load) => println!(
+            "load: {} devices and {} gateways, rates {:?}/s, ramp-up {:?}, hold {:?}",
+            devices.len(),
+            gateways.len(),
+            load.rates,
+            load.ramp_up,
+            load.hold
+        ),
+    }
+    let settings = scenario.settings();
+    let simulation = {
+        let progress = Arc::clone(&progress);
+        tokio::spawn(async move { sim::run(devices, gateways, &settings, &progress).await })
+    };
+    let steps = match &scenario.load {
+        Some(plan) => {
+            let mut display = Display::new(args.server_pid);
+            let steps = pace::drive(plan, &progress, |event| display.show(event)).await;
+            display.bar.finish_and_clear();
+            Some((steps, display.usage))
+        }
+        None => None,
+    };
+    let report = simulation.await??;
     println!("{}", report.summary());
     if let Some(path) = &args.state {
         let states: HashMap<String, &DeviceState> = report
@@ -103,24 +134,168 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         "downlinks_received": report.downlinks_received,
     });
     if let Some(events) = events {
-        // The last events.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let d = events.delivery(&report);
-        println!(
-            "application: {} of {} uplinks delivered ({:.2} %), latency p50 {:.1} ms, p99 {:.1} ms",
-            d.delivered,
-            d.sent,
-            d.ratio() * 100.0,
-            d.p50.as_secs_f64() * 1e3,
-            d.p99.as_secs_f64() * 1e3
-        );
-        json["delivered"] = d.delivered.into();
-        json["latency_p50_ms"] = (d.p50.as_secs_f64() * 1e3).into();
-        json["latency_p99_ms"] = (d.p99.as_secs_f64() * 1e3).into();
+        if steps.is_none() {
+            // The last events.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let d = progress.delivery();
+            println!("application: {}", delivery_line(&d));
+            json["delivered"] = d.delivered.into();
+            json["latency_p50_ms"] = millis(d.p50).into();
+            json["latency_p99_ms"] = millis(d.p99).into();
+        }
         events.close().await;
+    }
+    if let Some((steps, usage)) = steps {
+        json["steps"] = steps
+            .iter()
+            .zip(usage.iter().chain(std::iter::repeat(&None)))
+            .map(|(step, usage)| step_json(step, usage.as_ref()))
+            .collect();
     }
     if args.json {
         println!("{json}");
     }
     Ok(())
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn delivery_line(d: &Delivery) -> String {
+    format!(
+        "{} of {} uplinks delivered ({:.2} %), latency p50 {:.1} ms, p99 {:.1} ms",
+        d.delivered,
+        d.sent,
+        d.ratio() * 100.0,
+        millis(d.p50),
+        millis(d.p99)
+    )
+}
+
+/// A server process's CPU time and memory over a step.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    cpu: Duration,
+    rss_kib: u64,
+}
+
+fn step_json(step: &Step, usage: Option<&Usage>) -> serde_json::Value {
+    let d = &step.delivery;
+    let mut json = serde_json::json!({
+        "rate": step.rate,
+        "achieved_rate": step.achieved,
+        "sent": d.sent,
+        "delivered": d.delivered,
+        "delivered_percent": d.ratio() * 100.0,
+        "latency_p50_ms": millis(d.p50),
+        "latency_p99_ms": millis(d.p99),
+        "missed": step.missed,
+    });
+    if let Some(u) = usage {
+        json["server_cpu_percent"] =
+            (u.cpu.as_secs_f64() * 100.0 / step.elapsed.as_secs_f64()).into();
+        json["server_cpu_us_per_uplink"] =
+            (u.cpu.as_secs_f64() * 1e6 / d.sent.max(1) as f64).into();
+        json["server_rss_mib"] = (u.rss_kib as f64 / 1024.0).into();
+    }
+    json
+}
+
+/// The live display of a load run, and the server's usage per step.
+struct Display {
+    bar: ProgressBar,
+    server_pid: Option<u32>,
+    cpu_at_start: Option<Duration>,
+    /// Per step, if the server's figures could be read.
+    usage: Vec<Option<Usage>>,
+}
+
+impl Display {
+    fn new(server_pid: Option<u32>) -> Self {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(250));
+        Self {
+            bar,
+            server_pid,
+            cpu_at_start: None,
+            usage: Vec::new(),
+        }
+    }
+
+    fn show(&mut self, event: LoadEvent) {
+        match event {
+            LoadEvent::Joining { joined, devices } => {
+                self.bar.set_message(format!("joining: {joined} of {devices}"));
+            }
+            LoadEvent::StepStart { rate } => {
+                self.cpu_at_start = self.server_pid.and_then(cpu_time);
+                self.bar.set_message(format!("rate {rate}/s: starting"));
+            }
+            LoadEvent::Running {
+                rate,
+                current,
+                delivery: d,
+            } => self.bar.set_message(format!(
+                "rate {rate}/s (now {current:.0}/s): sent {}, delivered {} ({:.2} %), p50 {:.0} ms, p99 {:.0} ms",
+                d.sent,
+                d.delivered,
+                d.ratio() * 100.0,
+                millis(d.p50),
+                millis(d.p99)
+            )),
+            LoadEvent::Settling { in_flight } => self
+                .bar
+                .set_message(format!("waiting for the last {in_flight} events")),
+            LoadEvent::StepEnd(step) => {
+                let usage = match (self.cpu_at_start, self.server_pid) {
+                    (Some(before), Some(pid)) => cpu_time(pid).zip(rss_kib(pid)).map(
+                        |(after, rss_kib)| Usage {
+                            cpu: after.saturating_sub(before),
+                            rss_kib,
+                        },
+                    ),
+                    _ => None,
+                };
+                let server = usage.map_or(String::new(), |u| {
+                    format!(
+                        "; server CPU {:.1} µs/uplink, RSS {:.1} MiB",
+                        u.cpu.as_secs_f64() * 1e6 / step.delivery.sent.max(1) as f64,
+                        u.rss_kib as f64 / 1024.0
+                    )
+                });
+                self.usage.push(usage);
+                self.bar.println(format!(
+                    "rate {:>6}/s (held {:.0}/s): {}{server}",
+                    step.rate,
+                    step.achieved,
+                    delivery_line(&step.delivery)
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A process's CPU time (user + system), from `/proc/{pid}/stat`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: utime and stime are fields 14 and 15 of the line,
+    // in clock ticks of 1/100 s.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// A process's resident memory, KiB, from `/proc/{pid}/status`.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -40,6 +40,8 @@ use lorawan::region::{Region, Revision};
 use serde::Deserialize;
 
 use crate::device::{Activation, Device, DeviceConfig, LorawanVersion};
+use crate::gateway::{GatewayKind, GatewayMqtt};
+use crate::pace::LoadPlan;
 use crate::provision::{DevicePlan, GatewayPlan, Plan, ProfilePlan};
 use crate::radio::{Position, RadioModel};
 use crate::sim::{Settings, SimDevice, SimGateway};
@@ -77,8 +79,17 @@ pub enum ScenarioError {
 #[non_exhaustive]
 pub struct Server {
     /// Its Semtech UDP address (the all-in-one server's, or a gateway
-    /// bridge's).
+    /// bridge's), for `udp` gateways.
+    #[serde(default = "default_udp")]
     pub udp: SocketAddr,
+    /// The MQTT broker of its gateway backend (`host:port`), for `mqtt`
+    /// gateways.
+    #[serde(default)]
+    pub gateway_mqtt: String,
+    /// The region's gateway topic prefix there (default: the region's
+    /// name in lower case, `eu868`).
+    #[serde(default)]
+    pub topic_prefix: String,
     /// Its management API (`http://host:port`); with `api_key`, the
     /// scenario's tenant, application, profile, gateways and devices are
     /// created there first.
@@ -95,6 +106,10 @@ pub struct Server {
     /// The topic filter of the `up` events.
     #[serde(default = "default_event_filter")]
     pub event_filter: String,
+}
+
+fn default_udp() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1700))
 }
 
 fn default_event_filter() -> String {
@@ -174,6 +189,14 @@ pub struct GatewaySpec {
     /// Metres.
     #[serde(default)]
     pub altitude: f64,
+    /// How it reaches the server: `"udp"` (Semtech UDP to `server.udp`,
+    /// the default) or `"mqtt"` (`gw` messages to `server.gateway_mqtt`).
+    #[serde(default = "default_gateway_kind")]
+    pub kind: String,
+}
+
+fn default_gateway_kind() -> String {
+    "udp".into()
 }
 
 /// A group of devices alike but for their DevEUIs and keys.
@@ -285,6 +308,10 @@ pub struct Scenario {
     /// The devices.
     #[serde(default)]
     pub devices: Vec<DeviceGroup>,
+    /// A load run: the devices send at this pace instead of their own
+    /// intervals.
+    #[serde(default)]
+    pub load: Option<LoadPlan>,
 }
 
 fn default_region() -> String {
@@ -316,6 +343,20 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
+}
+
+/// `host:port` (an MQTT broker's address).
+///
+/// # Errors
+/// Not `host:port` with a port number.
+pub fn host_port(field: &str, text: &str) -> Result<(String, u16), ScenarioError> {
+    let text = text
+        .trim_start_matches("tcp://")
+        .trim_start_matches("mqtt://");
+    text.rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .filter(|(h, _)| !h.is_empty())
+        .ok_or_else(|| ScenarioError::Invalid(format!("{field}: {text:?} is not host:port")))
 }
 
 /// `base` with its last eight bytes XORed with `dev_eui`.
@@ -374,6 +415,20 @@ impl Scenario {
         let invalid = |message: String| Err(ScenarioError::Invalid(message));
         for (i, g) in scenario.gateways.iter().enumerate() {
             eui(&format!("gateways[{i}].id"), &g.id)?;
+            match GatewayKind::from_name(&g.kind) {
+                None => {
+                    return invalid(format!(
+                        "gateways[{i}].kind: {:?} is not udp or mqtt",
+                        g.kind
+                    ));
+                }
+                Some(GatewayKind::Mqtt) if scenario.server.gateway_mqtt.is_empty() => {
+                    return invalid(format!(
+                        "gateways[{i}]: an mqtt gateway needs server.gateway_mqtt"
+                    ));
+                }
+                Some(_) => {}
+            }
             if !(-90.0..=90.0).contains(&g.latitude) || !(-180.0..=180.0).contains(&g.longitude) {
                 return invalid(format!("gateways[{i}]: not a place on Earth"));
             }
@@ -389,6 +444,10 @@ impl Scenario {
             if !group.radius.is_finite() || group.radius < 0.0 {
                 return invalid(format!("devices[{i}].radius: {} m", group.radius));
             }
+        }
+        scenario.gateway_mqtt()?;
+        if let Some(load) = &scenario.load {
+            load.check().map_err(ScenarioError::Invalid)?;
         }
         if total > MAX_DEVICES {
             return invalid(format!(
@@ -436,10 +495,14 @@ impl Scenario {
             .iter()
             .enumerate()
             .map(|(i, g)| {
-                Ok(SimGateway {
-                    gateway_id: eui(&format!("gateways[{i}].id"), &g.id)?,
-                    position: Position::new(g.latitude, g.longitude, g.altitude),
-                })
+                let mut gateway = SimGateway::new(
+                    eui(&format!("gateways[{i}].id"), &g.id)?,
+                    Position::new(g.latitude, g.longitude, g.altitude),
+                );
+                gateway.kind = GatewayKind::from_name(&g.kind).ok_or_else(|| {
+                    ScenarioError::Invalid(format!("gateways[{i}].kind: {:?}", g.kind))
+                })?;
+                Ok(gateway)
             })
             .collect()
     }
@@ -618,9 +681,33 @@ impl Scenario {
         }
     }
 
+    /// The gateway MQTT broker, if the scenario names one.
+    ///
+    /// # Errors
+    /// `server.gateway_mqtt` is not `host:port`.
+    pub fn gateway_mqtt(&self) -> Result<Option<GatewayMqtt>, ScenarioError> {
+        if self.server.gateway_mqtt.is_empty() {
+            return Ok(None);
+        }
+        let (host, port) = host_port("server.gateway_mqtt", &self.server.gateway_mqtt)?;
+        let prefix = if self.server.topic_prefix.is_empty() {
+            self.region.to_ascii_lowercase().replace('-', "_")
+        } else {
+            self.server.topic_prefix.clone()
+        };
+        Ok(Some(GatewayMqtt::new(host, port, prefix)))
+    }
+
     /// The simulation's settings.
     pub fn settings(&self) -> Settings {
-        let mut s = Settings::new(self.server.udp, self.simulation.duration);
+        let duration = match &self.load {
+            // Devices run until the load plan is done.
+            Some(load) => load.longest() + self.simulation.start_spread + Duration::from_secs(60),
+            None => self.simulation.duration,
+        };
+        let mut s = Settings::new(self.server.udp, duration);
+        // Checked when the scenario was read.
+        s.gateway_mqtt = self.gateway_mqtt().ok().flatten();
         s.radio = self.simulation.radio;
         s.keepalive = self.simulation.keepalive;
         s.join_retry = self.simulation.join_retry;
@@ -717,6 +804,46 @@ mod tests {
         assert!(err(&SMALL.replace("radius = 1000", "radius = -1")).contains("radius"));
         assert!(
             err(&SMALL.replace("latitude = 52.37", "latitude = 152.37")).contains("gateways[0]")
+        );
+        let kind = |k: &str| {
+            SMALL.replace(
+                "longitude = 4.89",
+                &format!("longitude = 4.89\nkind = {k:?}"),
+            )
+        };
+        assert!(err(&kind("lora")).contains("gateways[0].kind"));
+        assert!(err(&kind("mqtt")).contains("server.gateway_mqtt"));
+        let mqtt = kind("mqtt").replace("[server]", "[server]\ngateway_mqtt = \"broker\"");
+        assert!(err(&mqtt).contains("host:port"));
+        let load = |l: &str| format!("{SMALL}\n[load]\n{l}");
+        assert!(err(&load("rates = []")).contains("load.rates"));
+        assert!(err(&load("hold = \"0s\"")).contains("load.hold"));
+    }
+
+    #[test]
+    fn mqtt_gateways_and_load_runs_are_read() {
+        let text = SMALL
+            .replace("longitude = 4.89", "longitude = 4.89\nkind = \"mqtt\"")
+            .replace("[server]", "[server]\ngateway_mqtt = \"127.0.0.1:1883\"");
+        let s = Scenario::from_toml(&format!(
+            "{text}\n[load]\nrates = [10, 20]\nramp_up = \"2s\"\nhold = \"5s\""
+        ))
+        .unwrap();
+        assert_eq!(s.sim_gateways().unwrap()[0].kind, GatewayKind::Mqtt);
+        let settings = s.settings();
+        assert_eq!(
+            settings.gateway_mqtt,
+            Some(GatewayMqtt::new("127.0.0.1", 1883, "eu868"))
+        );
+        let load = s.load.as_ref().unwrap();
+        assert_eq!(load.rates, [10, 20]);
+        // Long enough for the joins and both steps.
+        assert!(settings.duration >= load.longest());
+        // Without a kind, a gateway speaks Semtech UDP.
+        let plain = Scenario::from_toml(SMALL).unwrap();
+        assert_eq!(
+            plain.sim_gateways().unwrap()[0].kind,
+            GatewayKind::SemtechUdp
         );
     }
 }

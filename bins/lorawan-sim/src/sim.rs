@@ -1,14 +1,15 @@
 //! A running simulation: devices ([`Device`]) on a shared air
-//! ([`radio`](crate::radio)), heard by gateways that speak Semtech UDP to
-//! a network server, for a bounded time, in real time.
+//! ([`radio`](crate::radio)), heard by gateways that speak Semtech UDP or
+//! MQTT to a network server ([`gateway`](crate::gateway)), for a bounded
+//! time, in real time.
 //!
 //! Each device is a task: it joins (retrying until accepted), then sends
 //! uplinks at its interval with ±10 % jitter, and listens in its RX1 and
 //! RX2 windows (class C: also between uplinks) for what the gateways put on
-//! the air. Each gateway is a task with its own UDP socket: PULL_DATA
-//! keep-alives, the uplinks it hears as PUSH_DATA `rxpk`s stamped with its
-//! concentrator counter, PULL_RESP downlinks acknowledged with TX_ACK and
-//! transmitted at their `tmst` (or at once, `imme`). A downlink reaches a
+//! the air. Each gateway is a task with its own connection to the server
+//! (see [`gateway`](crate::gateway)): it forwards what it hears, stamped
+//! with its concentrator counter, and transmits the server's downlinks at
+//! their time, acknowledging them in its protocol. A downlink reaches a
 //! device if it starts in one of its open windows, on the window's
 //! frequency and data rate, and the link budget allows it.
 //!
@@ -18,26 +19,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use lorawan::Eui64;
 use lorawan::modulation::Modulation;
 use lorawan::region::RegionParams;
-use packet_forwarder::semtech_udp::{
-    DataRate, Packet, ProtocolVersion, PullData, PushData, PushDataPayload, RxPk, TxAck,
-    TxAckError, TxAckPayload, TxpkAck,
-};
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use crate::device::{Device, DeviceError, DeviceState, Received, Transmission, TxKind};
+use crate::events::Delivery;
+use crate::gateway::{self, Concentrator, GatewayCounters, GatewayKind, GatewayMqtt, Heard};
 use crate::radio::{Position, RadioModel, WINDOW_TOLERANCE, standard_normal};
-
-/// The concentrator counter of a gateway when it starts (not zero, so that
-/// a server mixing up absolute and relative times shows it).
-const TMST_START: u32 = 0x4000_0000;
 
 /// A device of the simulation.
 #[derive(Debug)]
@@ -64,19 +59,36 @@ pub struct SimGateway {
     pub gateway_id: Eui64,
     /// Where it is.
     pub position: Position,
+    /// How it talks to the server.
+    pub kind: GatewayKind,
+}
+
+impl SimGateway {
+    /// A Semtech UDP gateway.
+    pub fn new(gateway_id: Eui64, position: Position) -> Self {
+        Self {
+            gateway_id,
+            position,
+            kind: GatewayKind::SemtechUdp,
+        }
+    }
 }
 
 /// How the simulation runs.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Settings {
-    /// The network server's (or gateway bridge's) Semtech UDP address.
+    /// The network server's (or gateway bridge's) Semtech UDP address, for
+    /// [`GatewayKind::SemtechUdp`] gateways.
     pub udp_server: SocketAddr,
+    /// The gateway MQTT broker of the network server, for
+    /// [`GatewayKind::Mqtt`] gateways.
+    pub gateway_mqtt: Option<GatewayMqtt>,
     /// How long devices send (joins included).
     pub duration: Duration,
     /// The radio environment.
     pub radio: RadioModel,
-    /// How often gateways send PULL_DATA.
+    /// How often gateways send PULL_DATA (MQTT: their stats).
     pub keepalive: Duration,
     /// The wait before a join-request is repeated (±20 % jitter, doubled
     /// on each failure up to eight times).
@@ -92,6 +104,7 @@ impl Settings {
     pub fn new(udp_server: SocketAddr, duration: Duration) -> Self {
         Self {
             udp_server,
+            gateway_mqtt: None,
             duration,
             radio: RadioModel::default(),
             keepalive: Duration::from_secs(5),
@@ -139,8 +152,11 @@ pub struct Report {
     pub downlinks_unreceived: u64,
     /// Downlinks a device refused (MIC, replay, garbage).
     pub downlink_errors: u64,
-    /// PUSH_ACKs the gateways received.
+    /// PUSH_ACKs the gateways received (Semtech UDP).
     pub push_acks: u64,
+    /// Frames gateways heard but could not forward (a full MQTT queue, a
+    /// send error).
+    pub forward_errors: u64,
     /// Every data uplink sent, in order.
     pub uplinks: Vec<SentUplink>,
     /// Each device's state at the end, to resume it in a later run
@@ -155,7 +171,7 @@ impl Report {
         format!(
             "{} devices, {} joined ({} join-requests); {} uplinks ({} heard, {} lost), \
              {confirmed} confirmed, {acked} acknowledged; {} downlinks received, {} not \
-             received by any device, {} refused; {} PUSH_ACKs",
+             received by any device, {} refused; {} PUSH_ACKs, {} not forwarded",
             self.devices,
             self.joined,
             self.join_requests,
@@ -166,6 +182,7 @@ impl Report {
             self.downlinks_unreceived,
             self.downlink_errors,
             self.push_acks,
+            self.forward_errors,
         )
     }
 
@@ -181,26 +198,14 @@ impl Report {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {
-    /// A gateway's socket could not be opened.
-    #[error("gateway {gateway_id}: UDP socket: {source}")]
-    Socket {
+    /// A gateway could not reach its server.
+    #[error("gateway {gateway_id}: {reason}")]
+    Connect {
         /// The gateway.
         gateway_id: Eui64,
-        /// The error.
-        #[source]
-        source: std::io::Error,
+        /// What failed.
+        reason: String,
     },
-}
-
-/// A frame a gateway heard.
-struct Heard {
-    phy_payload: Vec<u8>,
-    frequency: u32,
-    spreading_factor: u8,
-    bandwidth: u32,
-    rssi: i16,
-    snr: f32,
-    at: Instant,
 }
 
 /// A window a device listens in.
@@ -226,7 +231,7 @@ struct GatewayEar {
 }
 
 /// The shared air.
-struct Air {
+pub(crate) struct Air {
     radio: RadioModel,
     state: Mutex<AirState>,
 }
@@ -319,7 +324,7 @@ impl Air {
 
     /// Gateway `index` transmits at `at`: the devices listening there and
     /// then, in range, receive it.
-    fn downlink(
+    pub(crate) fn downlink(
         &self,
         index: usize,
         phy_payload: &[u8],
@@ -395,14 +400,16 @@ impl Rng {
 }
 
 /// Runs `devices` and `gateways` against the server for the settings'
-/// duration, then until the last windows have closed.
+/// duration (a paced run: until [`Progress::stop`] too), then until the
+/// last windows have closed. `progress` follows the run as it goes.
 ///
 /// # Errors
-/// A gateway's UDP socket cannot be opened.
+/// A gateway cannot reach its server (socket, broker).
 pub async fn run(
     devices: Vec<SimDevice>,
     gateways: Vec<SimGateway>,
     settings: &Settings,
+    progress: &Arc<Progress>,
 ) -> Result<Report, SimError> {
     let mut rng = Rng::new(settings.seed);
     let mut device_inboxes = Vec::new();
@@ -446,36 +453,24 @@ pub async fn run(
         }),
     });
 
-    let push_acks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counters = Arc::new(GatewayCounters::default());
     let mut gateway_tasks = Vec::new();
     for (index, (g, inbox)) in gateways.iter().zip(gateway_inboxes).enumerate() {
-        let socket = UdpSocket::bind("127.0.0.1:0")
-            .await
-            .map_err(|source| SimError::Socket {
-                gateway_id: g.gateway_id,
-                source,
-            })?;
-        socket
-            .connect(settings.udp_server)
-            .await
-            .map_err(|source| SimError::Socket {
-                gateway_id: g.gateway_id,
-                source,
-            })?;
-        let gateway = UdpGateway {
-            index,
-            gateway_id: g.gateway_id,
-            socket,
-            started: Instant::now(),
-            token: 0,
-            air: Arc::clone(&air),
-            push_acks: Arc::clone(&push_acks),
-        };
-        gateway_tasks.push(tokio::spawn(gateway.run(inbox, settings.keepalive)));
+        let concentrator = Concentrator::new(Arc::clone(&air), index);
+        match gateway::start(g, concentrator, inbox, settings, Arc::clone(&counters)).await {
+            Ok(task) => gateway_tasks.push(task),
+            Err(error) => {
+                for task in gateway_tasks {
+                    task.abort();
+                }
+                return Err(error);
+            }
+        }
     }
     // Let the server learn where the gateways are before anything is sent.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
+    progress.start(devices.len());
     let deadline = Instant::now() + settings.duration;
     let mut tasks = Vec::new();
     for (index, (d, inbox)) in devices.into_iter().zip(device_inboxes).enumerate() {
@@ -487,6 +482,7 @@ pub async fn run(
             rng: Rng::new(rng.next()),
             deadline,
             join_retry: settings.join_retry,
+            progress: Arc::clone(progress),
             sent: Vec::new(),
             downlinks: 0,
             errors: 0,
@@ -518,10 +514,198 @@ pub async fn run(
     report.downlinks_received = downlinks;
     report.downlink_errors = errors;
     report.join_requests = join_requests;
-    report.push_acks = push_acks.load(std::sync::atomic::Ordering::Relaxed);
+    report.push_acks = counters.push_acks.load(Ordering::Relaxed);
+    report.forward_errors = counters.forward_errors.load(Ordering::Relaxed);
     report.uplinks = uplinks;
     report.states = states;
     Ok(report)
+}
+
+/// A run's shared state, for whoever watches it while it goes: what the
+/// devices have joined and sent, what the application has received (fed
+/// by [`UpEvents`](crate::events::UpEvents)), and in a paced run, the
+/// uplinks on demand.
+///
+/// In a paced run ([`Progress::paced`]) joined devices send no uplink of
+/// their own: each [`Progress::trigger`] makes the next joined device,
+/// round robin, send one — a load generator sets the rate.
+#[derive(Debug, Default)]
+pub struct Progress {
+    paced: bool,
+    joined: AtomicUsize,
+    sent: AtomicU64,
+    stopped: AtomicBool,
+    /// Per device: its uplink token (paced runs) and whether it has joined.
+    slots: OnceLock<Vec<Slot>>,
+    next: AtomicUsize,
+    flight: Mutex<Flight>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    token: Notify,
+    joined: AtomicBool,
+}
+
+/// Uplinks sent and not yet reported by the application, and the latency
+/// of those that were.
+#[derive(Debug, Default)]
+struct Flight {
+    waiting: HashMap<(Eui64, u32), (Instant, Vec<u8>)>,
+    latencies: Vec<Duration>,
+    /// Where the current step starts: in `latencies`, and in the count of
+    /// uplinks sent.
+    step_latencies: usize,
+    step_sent: u64,
+    /// Events for no uplink in flight (a repeat, a payload that differs,
+    /// another run's device).
+    unmatched: u64,
+}
+
+impl Progress {
+    /// Devices send at their own intervals.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Joined devices send when [`trigger`](Self::trigger)ed.
+    pub fn paced() -> Self {
+        Self {
+            paced: true,
+            ..Self::default()
+        }
+    }
+
+    /// The run begins with `devices` devices.
+    fn start(&self, devices: usize) {
+        let _ = self
+            .slots
+            .set((0..devices).map(|_| Slot::default()).collect());
+    }
+
+    fn slot(&self, index: usize) -> Option<&Slot> {
+        self.slots.get()?.get(index)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Flight> {
+        self.flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Devices in session.
+    pub fn joined(&self) -> usize {
+        self.joined.load(Ordering::Relaxed)
+    }
+
+    /// Devices in the run (0 before it starts).
+    pub fn devices(&self) -> usize {
+        self.slots.get().map_or(0, Vec::len)
+    }
+
+    /// Data uplinks sent.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// `up` events that matched no uplink in flight.
+    pub fn unmatched(&self) -> u64 {
+        self.lock().unmatched
+    }
+
+    fn device_joined(&self, index: usize) {
+        if let Some(slot) = self.slot(index)
+            && !slot.joined.swap(true, Ordering::Relaxed)
+        {
+            self.joined.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn uplink_sent(&self, dev_eui: Eui64, f_cnt: u32, payload: &[u8], at: Instant) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.lock()
+            .waiting
+            .insert((dev_eui, f_cnt), (at, payload.to_vec()));
+    }
+
+    /// The application reported the uplink `f_cnt` of `dev_eui` with
+    /// `data` at `at`: delivered if it is in flight with that payload.
+    pub fn up_event(&self, dev_eui: Eui64, f_cnt: u32, data: &[u8], at: Instant) -> bool {
+        let mut flight = self.lock();
+        match flight.waiting.get(&(dev_eui, f_cnt)) {
+            Some((sent, payload)) if payload == data => {
+                let latency = at.saturating_duration_since(*sent);
+                flight.waiting.remove(&(dev_eui, f_cnt));
+                flight.latencies.push(latency);
+                true
+            }
+            _ => {
+                flight.unmatched += 1;
+                false
+            }
+        }
+    }
+
+    /// Every uplink so far: how many the application reported, how fast.
+    pub fn delivery(&self) -> Delivery {
+        let flight = self.lock();
+        Delivery::of(self.sent(), flight.latencies.clone())
+    }
+
+    /// The uplinks of the current step (since the last call): how many
+    /// the application reported, how fast, so far.
+    pub fn step_so_far(&self) -> Delivery {
+        let flight = self.lock();
+        let latencies = flight.latencies[flight.step_latencies..].to_vec();
+        Delivery::of(self.sent().saturating_sub(flight.step_sent), latencies)
+    }
+
+    /// Ends the current step: its figures; the uplinks still in flight
+    /// count as lost from now on.
+    pub fn end_step(&self) -> Delivery {
+        let mut flight = self.lock();
+        let sent = self.sent();
+        let latencies = flight.latencies[flight.step_latencies..].to_vec();
+        let delivery = Delivery::of(sent.saturating_sub(flight.step_sent), latencies);
+        flight.step_latencies = flight.latencies.len();
+        flight.step_sent = sent;
+        flight.waiting.clear();
+        delivery
+    }
+
+    /// Uplinks sent and not yet reported.
+    pub fn in_flight(&self) -> usize {
+        self.lock().waiting.len()
+    }
+
+    /// Paced runs: makes the next joined device send an uplink; `false`
+    /// when no device has joined.
+    pub fn trigger(&self) -> bool {
+        let Some(slots) = self.slots.get().filter(|s| !s.is_empty()) else {
+            return false;
+        };
+        for _ in 0..slots.len() {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % slots.len();
+            if slots[i].joined.load(Ordering::Relaxed) {
+                slots[i].token.notify_one();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Ends the run: devices stop sending, and the run returns once the
+    /// last windows have closed.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        for slot in self.slots.get().into_iter().flatten() {
+            slot.token.notify_one();
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
 }
 
 /// A device's task.
@@ -533,6 +717,7 @@ struct DeviceTask {
     rng: Rng,
     deadline: Instant,
     join_retry: Duration,
+    progress: Arc<Progress>,
     sent: Vec<SentUplink>,
     downlinks: u64,
     errors: u64,
@@ -540,25 +725,38 @@ struct DeviceTask {
 }
 
 impl DeviceTask {
+    fn running(&self) -> bool {
+        Instant::now() < self.deadline && !self.progress.stopped()
+    }
+
     async fn run(mut self, start: Duration) -> Self {
-        tokio::time::sleep(start).await;
+        let mut pending: HashMap<u32, usize> = HashMap::new();
+        if self.sim.device.is_joined() {
+            self.progress.device_joined(self.index);
+        }
+        self.listen_until(Instant::now() + start, &mut pending, false)
+            .await;
         let mut failures = 0u32;
         let mut seq: u32 = 0;
-        let mut pending: HashMap<u32, usize> = HashMap::new();
-        while Instant::now() < self.deadline {
+        while self.running() {
             if !self.sim.device.is_joined() {
                 let tx = self.sim.device.join_request();
                 self.join_requests += 1;
                 let at = Instant::now();
                 self.air.uplink(self.index, &tx, at);
-                self.listen_until(at + tx.rx2.delay + WINDOW_TOLERANCE * 2, &mut pending)
-                    .await;
+                self.listen_until(
+                    at + tx.rx2.delay + WINDOW_TOLERANCE * 2,
+                    &mut pending,
+                    false,
+                )
+                .await;
                 if !self.sim.device.is_joined() {
                     failures = (failures + 1).min(8);
                     let wait = self
                         .rng
                         .jitter(self.join_retry * (1 << (failures - 1)).min(8), 0.2);
-                    self.listen_until(Instant::now() + wait, &mut pending).await;
+                    self.listen_until(Instant::now() + wait, &mut pending, false)
+                        .await;
                 }
                 continue;
             }
@@ -579,8 +777,10 @@ impl DeviceTask {
                         if confirmed {
                             pending.insert(f_cnt, self.sent.len());
                         }
+                        let dev_eui = self.sim.device.config().dev_eui;
+                        self.progress.uplink_sent(dev_eui, f_cnt, &payload, at);
                         self.sent.push(SentUplink {
-                            dev_eui: self.sim.device.config().dev_eui,
+                            dev_eui,
                             f_cnt,
                             payload,
                             confirmed,
@@ -592,21 +792,43 @@ impl DeviceTask {
                 }
                 Err(_) => self.errors += 1,
             }
-            self.listen_until(next.min(self.deadline), &mut pending)
-                .await;
+            if self.progress.paced {
+                // The next uplink when the pace says so.
+                self.listen_until(self.deadline, &mut pending, true).await;
+            } else {
+                self.listen_until(next.min(self.deadline), &mut pending, false)
+                    .await;
+            }
         }
         // The last windows.
-        self.listen_until(Instant::now() + Duration::from_secs(3), &mut pending)
+        self.listen_until(Instant::now() + Duration::from_secs(3), &mut pending, false)
             .await;
         self
     }
 
-    /// Takes what the air delivers until `until`.
-    async fn listen_until(&mut self, until: Instant, pending: &mut HashMap<u32, usize>) {
+    /// Takes what the air delivers until `until` (with `token`: or until
+    /// this device's uplink token comes, or the run stops).
+    async fn listen_until(
+        &mut self,
+        until: Instant,
+        pending: &mut HashMap<u32, usize>,
+        token: bool,
+    ) {
+        let progress = Arc::clone(&self.progress);
+        let slot = progress.slot(self.index).filter(|_| token);
         loop {
+            if slot.is_some() && progress.stopped() {
+                return;
+            }
             let delivered = tokio::select! {
                 d = self.inbox.recv() => d,
                 () = tokio::time::sleep_until(until) => return,
+                () = async {
+                    match slot {
+                        Some(slot) => slot.token.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => return,
             };
             let Some((phy, snr)) = delivered else {
                 return;
@@ -617,7 +839,10 @@ impl DeviceTask {
                 self.air.listen_class_c(self.index, frequency, data_rate);
             }
             match received {
-                Ok(Received::Joined { .. }) => self.downlinks += 1,
+                Ok(Received::Joined { .. }) => {
+                    self.downlinks += 1;
+                    self.progress.device_joined(self.index);
+                }
                 Ok(Received::Data(data)) => {
                     self.downlinks += 1;
                     if data.ack {
@@ -635,158 +860,6 @@ impl DeviceTask {
                 Err(DeviceError::NotForMe | DeviceError::NoJoinPending) => {}
                 Err(_) => self.errors += 1,
             }
-        }
-    }
-}
-
-/// A gateway's task: Semtech UDP (protocol version 2) to the server.
-struct UdpGateway {
-    index: usize,
-    gateway_id: Eui64,
-    socket: UdpSocket,
-    started: Instant,
-    token: u16,
-    air: Arc<Air>,
-    push_acks: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl UdpGateway {
-    fn tmst(&self, at: Instant) -> u32 {
-        let micros = at.saturating_duration_since(self.started).as_micros();
-        TMST_START.wrapping_add(micros as u32)
-    }
-
-    fn next_token(&mut self) -> u16 {
-        self.token = self.token.wrapping_add(1);
-        self.token
-    }
-
-    async fn run(mut self, mut heard: mpsc::UnboundedReceiver<Heard>, keepalive: Duration) {
-        let mut keepalive = tokio::time::interval(keepalive.max(Duration::from_millis(10)));
-        let mut buf = vec![0u8; 65_535];
-        loop {
-            tokio::select! {
-                _ = keepalive.tick() => {
-                    let pull = PullData {
-                        version: ProtocolVersion::V2,
-                        token: self.next_token(),
-                        gateway_eui: self.gateway_id,
-                    };
-                    let _ = self.socket.send(&pull.to_vec()).await;
-                }
-                frame = heard.recv() => {
-                    let Some(frame) = frame else { return };
-                    self.push_data(&frame).await;
-                }
-                received = self.socket.recv(&mut buf) => match received {
-                    Ok(n) => self.handle(&buf[..n]).await,
-                    // The server is not there (yet): ICMP unreachable.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-        }
-    }
-
-    async fn push_data(&mut self, frame: &Heard) {
-        let rxpk = serde_json::json!({
-            "tmst": self.tmst(frame.at),
-            "chan": 0,
-            "rfch": 0,
-            "freq": f64::from(frame.frequency) / 1e6,
-            "stat": 1,
-            "modu": "LORA",
-            "datr": DataRate::Lora {
-                spreading_factor: frame.spreading_factor,
-                bandwidth: frame.bandwidth,
-            }
-            .to_string(),
-            "codr": "4/5",
-            "rssi": frame.rssi,
-            "lsnr": frame.snr,
-            "size": frame.phy_payload.len(),
-            "data": base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                &frame.phy_payload
-            ),
-        });
-        let Ok(rxpk) = serde_json::from_value::<RxPk>(rxpk) else {
-            return;
-        };
-        let push = PushData {
-            version: ProtocolVersion::V2,
-            token: self.next_token(),
-            gateway_eui: self.gateway_id,
-            payload: PushDataPayload {
-                rxpk: vec![rxpk],
-                stat: None,
-            },
-        };
-        let _ = self.socket.send(&push.to_vec()).await;
-    }
-
-    async fn handle(&mut self, datagram: &[u8]) {
-        let Ok(packet) = Packet::parse(datagram) else {
-            return;
-        };
-        match packet {
-            Packet::PushAck(_) => {
-                self.push_acks
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            Packet::PullResp(resp) => {
-                let txpk = resp.payload.txpk;
-                let now = Instant::now();
-                let at = match (txpk.imme, txpk.tmst) {
-                    (true, _) => Some(now),
-                    // Relative to the counter now (it wraps every 71.6
-                    // minutes): up to 35 minutes ahead or behind.
-                    (false, Some(tmst)) => {
-                        let ahead = tmst.wrapping_sub(self.tmst(now)).cast_signed();
-                        let offset = Duration::from_micros(u64::from(ahead.unsigned_abs()));
-                        Some(if ahead >= 0 {
-                            now + offset
-                        } else {
-                            now.checked_sub(offset).unwrap_or(now)
-                        })
-                    }
-                    (false, None) => None,
-                };
-                let lora_dl = match txpk.datr {
-                    DataRate::Lora {
-                        spreading_factor,
-                        bandwidth,
-                    } => Some((spreading_factor, bandwidth)),
-                    _ => None,
-                };
-                let error = match (at, lora_dl) {
-                    (Some(at), Some(lora_dl)) if at + WINDOW_TOLERANCE >= now => {
-                        let air = Arc::clone(&self.air);
-                        let index = self.index;
-                        let frequency = (txpk.freq * 1e6).round() as u32;
-                        let data = txpk.data.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep_until(at).await;
-                            air.downlink(index, &data, frequency, lora_dl, at);
-                        });
-                        TxAckError::None
-                    }
-                    (Some(_), Some(_)) => TxAckError::TooLate,
-                    _ => TxAckError::TxFreq,
-                };
-                let ack = TxAck {
-                    version: ProtocolVersion::V2,
-                    token: resp.token,
-                    gateway_eui: self.gateway_id,
-                    payload: Some(TxAckPayload {
-                        txpk_ack: TxpkAck {
-                            error: Some(error),
-                            ..Default::default()
-                        },
-                    }),
-                };
-                let _ = self.socket.send(&ack.to_vec()).await;
-            }
-            _ => {}
         }
     }
 }
@@ -905,6 +978,61 @@ mod tests {
         // Not on another frequency.
         air.downlink(0, b"d", 868_100_000, (12, 125_000), later);
         assert!(inbox.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_paced_run_triggers_joined_devices_in_turn() {
+        let p = Progress::paced();
+        assert!(!p.trigger(), "not started");
+        p.start(3);
+        assert!(!p.trigger(), "nobody joined");
+        p.device_joined(0);
+        p.device_joined(2);
+        p.device_joined(2);
+        assert_eq!((p.joined(), p.devices()), (2, 3));
+        let token = |i: usize| {
+            let slot = p.slot(i).unwrap();
+            async move {
+                tokio::time::timeout(Duration::ZERO, slot.token.notified())
+                    .await
+                    .is_ok()
+            }
+        };
+        // Device 0, then 2 (1 has not joined), then 0 again.
+        assert!(p.trigger() && p.trigger());
+        assert!(token(0).await && !token(1).await && token(2).await);
+        assert!(p.trigger());
+        assert!(token(0).await && !token(2).await);
+        // Stopping wakes every device.
+        p.stop();
+        assert!(p.stopped() && token(1).await);
+    }
+
+    #[test]
+    fn events_are_matched_to_uplinks_in_flight_step_by_step() {
+        let p = Progress::new();
+        let eui = Eui64::from_u64(9);
+        let t0 = Instant::now();
+        p.uplink_sent(eui, 1, b"one", t0);
+        p.uplink_sent(eui, 2, b"two", t0);
+        // Another payload, an unknown frame: not delivered.
+        assert!(!p.up_event(eui, 1, b"eno", t0));
+        assert!(!p.up_event(Eui64::from_u64(8), 1, b"one", t0));
+        assert!(p.up_event(eui, 1, b"one", t0 + Duration::from_millis(210)));
+        // A repeat of the same event counts once.
+        assert!(!p.up_event(eui, 1, b"one", t0 + Duration::from_millis(300)));
+        assert_eq!((p.unmatched(), p.in_flight()), (3, 1));
+        let step = p.end_step();
+        assert_eq!((step.sent, step.delivered), (2, 1));
+        assert_eq!(step.p50, Duration::from_millis(210));
+        // Frame 2 is lost from now on; the next step starts afresh.
+        assert_eq!(p.in_flight(), 0);
+        assert!(!p.up_event(eui, 2, b"two", t0));
+        p.uplink_sent(eui, 3, b"three", t0);
+        assert_eq!(p.step_so_far().sent, 1);
+        assert!(p.up_event(eui, 3, b"three", t0 + Duration::from_millis(5)));
+        let all = p.delivery();
+        assert_eq!((all.sent, all.delivered), (3, 2));
     }
 
     #[test]

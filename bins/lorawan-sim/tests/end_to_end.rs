@@ -8,6 +8,7 @@
 //! become `up` events with the payload sent, and that the confirmed
 //! uplinks are acknowledged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lorawan::Eui64;
@@ -15,10 +16,11 @@ use lorawan::keys::{AppKey, NwkKey};
 use lorawan::region::{Region, Revision};
 use lorawan_sim::device::{Device, DeviceConfig, LorawanVersion};
 use lorawan_sim::events::UpEvents;
+use lorawan_sim::gateway::{GatewayKind, GatewayMqtt};
 use lorawan_sim::provision::{self, ApiClient, DevicePlan, GatewayPlan, Plan, ProfilePlan};
 use lorawan_sim::radio::Position;
 use lorawan_sim::scenario::Scenario;
-use lorawan_sim::sim::{self, Settings, SimDevice, SimGateway};
+use lorawan_sim::sim::{self, Progress, Settings, SimDevice, SimGateway};
 use ns_core::config::Config;
 use sqlx::Connection as _;
 
@@ -84,7 +86,12 @@ struct Running {
     token: String,
     /// The embedded broker's MQTT 5 address, if it has one.
     broker: Option<std::net::SocketAddr>,
-    events: UpEvents,
+    /// What the simulation sent and the application received.
+    progress: Arc<Progress>,
+    /// Where MQTT gateways publish.
+    gateway_mqtt: GatewayMqtt,
+    /// The subscription, alive as long as the server.
+    _events: UpEvents,
 }
 
 impl Running {
@@ -123,10 +130,12 @@ impl Running {
             Some(b) => (b.mqtt5.ip().to_string(), b.mqtt5.port(), String::new()),
             None => ("127.0.0.1".to_owned(), 1883, root.clone()),
         };
+        let progress = Arc::new(Progress::new());
         let events = UpEvents::subscribe(
             &host,
             port,
             &format!("{topic_root}application/+/device/+/event/up"),
+            Arc::clone(&progress),
         )
         .await
         .expect("the application's subscription");
@@ -134,6 +143,8 @@ impl Running {
             .await
             .expect("an API key");
         Self {
+            progress,
+            gateway_mqtt: GatewayMqtt::new(host.clone(), port, format!("{topic_root}eu868")),
             udp: server.udp_addr().expect("the UDP bridge"),
             api: server.api_addr().expect("the API"),
             broker: server.broker_addrs().map(|b| b.mqtt5),
@@ -141,7 +152,7 @@ impl Running {
             dir,
             schema,
             token,
-            events,
+            _events: events,
         }
     }
 
@@ -159,9 +170,11 @@ impl Running {
     }
 }
 
-async fn fifty_otaa_devices_through_two_udp_gateways(external: bool) {
+/// 50 OTAA devices through two gateways: Semtech UDP both, or (`mqtt`)
+/// the second one publishing `gw` messages to the server's broker.
+async fn fifty_otaa_devices_through_two_gateways(external: bool, mqtt: bool) {
     let running = Running::start(external).await;
-    let (udp, api, events) = (running.udp, running.api, &running.events);
+    let (udp, api) = (running.udp, running.api);
     let token = running.token.clone();
 
     // Provisioning through the API.
@@ -170,13 +183,20 @@ async fn fifty_otaa_devices_through_two_udp_gateways(external: bool) {
         .expect("the API answers");
     let origin = Position::new(52.37, 4.89, 0.0);
     let gateways = [
+        SimGateway::new(
+            Eui64::from_u64(0x0016_c001_ff10_0001),
+            origin.offset(0.0, -300.0),
+        ),
         SimGateway {
-            gateway_id: Eui64::from_u64(0x0016_c001_ff10_0001),
-            position: origin.offset(0.0, -300.0),
-        },
-        SimGateway {
-            gateway_id: Eui64::from_u64(0x0016_c001_ff10_0002),
-            position: origin.offset(0.0, 300.0),
+            kind: if mqtt {
+                GatewayKind::Mqtt
+            } else {
+                GatewayKind::SemtechUdp
+            },
+            ..SimGateway::new(
+                Eui64::from_u64(0x0016_c001_ff10_0002),
+                origin.offset(0.0, 300.0),
+            )
         },
     ];
     let join_eui = Eui64::from_u64(0x70b3_d57e_d000_0001);
@@ -245,10 +265,11 @@ async fn fifty_otaa_devices_through_two_udp_gateways(external: bool) {
         })
         .collect();
     let mut settings = Settings::new(udp, Duration::from_secs(20));
+    settings.gateway_mqtt = Some(running.gateway_mqtt.clone());
     settings.keepalive = Duration::from_secs(1);
     settings.join_retry = Duration::from_secs(3);
     settings.start_spread = Duration::from_secs(2);
-    let report = sim::run(devices, gateways.to_vec(), &settings)
+    let report = sim::run(devices, gateways.to_vec(), &settings, &running.progress)
         .await
         .expect("the simulation runs");
     // The last events.
@@ -258,12 +279,14 @@ async fn fifty_otaa_devices_through_two_udp_gateways(external: bool) {
     println!("{summary}");
     assert_eq!(report.joined, DEVICES as usize, "{summary}");
     assert_eq!(report.downlink_errors, 0, "{summary}");
+    assert_eq!(report.forward_errors, 0, "{summary}");
+    assert_eq!(report.uplinks_lost, 0, "{summary}");
     let sent = report.uplinks.len();
     assert!(
         sent >= 5 * DEVICES as usize,
         "at least 5 uplinks per device: {sent}"
     );
-    let delivery = events.delivery(&report);
+    let delivery = running.progress.delivery();
     let delivered = delivery.delivered;
     let (confirmed, acked) = report.confirmed();
     println!(
@@ -286,12 +309,19 @@ async fn fifty_otaa_devices_through_two_udp_gateways(external: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_in_one_server_fifty_otaa_devices_two_udp_gateways() {
-    fifty_otaa_devices_through_two_udp_gateways(false).await;
+    fifty_otaa_devices_through_two_gateways(false, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_and_postgresql_fifty_otaa_devices_two_udp_gateways() {
-    fifty_otaa_devices_through_two_udp_gateways(true).await;
+    fifty_otaa_devices_through_two_gateways(true, false).await;
+}
+
+/// One gateway on Semtech UDP, the other publishing `gw` messages to
+/// Mosquitto, as ChirpStack's MQTT forwarder would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_and_postgresql_fifty_otaa_devices_udp_and_mqtt_gateways() {
+    fifty_otaa_devices_through_two_gateways(true, true).await;
 }
 
 /// An example scenario as a user runs it (provisioning from the scenario,
@@ -324,6 +354,7 @@ async fn example_runs(file: &str, count: usize, version: LorawanVersion) {
         devices,
         scenario.sim_gateways().expect("gateways"),
         &scenario.settings(),
+        &running.progress,
     )
     .await
     .expect("the simulation runs");
@@ -332,7 +363,7 @@ async fn example_runs(file: &str, count: usize, version: LorawanVersion) {
     println!("{file}: {summary}");
     assert_eq!(report.joined, count, "{summary}");
     assert_eq!(report.downlink_errors, 0, "{summary}");
-    let delivery = running.events.delivery(&report);
+    let delivery = running.progress.delivery();
     assert!(delivery.sent >= 2 * count, "{summary}");
     assert!(delivery.ratio() >= 0.99, "{delivery:?}");
     let (confirmed, acked) = report.confirmed();
@@ -444,5 +475,93 @@ async fn the_run_command_resumes_sessions_from_its_state_file() {
     assert_eq!(json["joined"], 5, "{second}");
     assert!(json["uplinks"].as_u64().unwrap() >= 10, "{second}");
     assert_eq!(json["delivered"], json["uplinks"], "{second}");
+    running.finish().await;
+}
+
+/// A load run through the `run` command: ABP devices paced at 50 and then
+/// 100 uplinks a second (after a one-second climb), each step measured by
+/// the `up` events that came back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_command_drives_a_load_sweep() {
+    let running = Running::start(false).await;
+    let broker = running.broker.expect("the embedded broker");
+    let scenario = format!(
+        r#"
+        [server]
+        udp = "{udp}"
+        api = "http://{api}"
+        api_key = "$SIM_TEST_KEY"
+        mqtt = "{broker}"
+
+        [simulation]
+        start_spread = "100ms"
+        keepalive = "1s"
+
+        [load]
+        rates = [50, 100]
+        ramp_up = "1s"
+        hold = "4s"
+        settle = "3s"
+
+        [[gateways]]
+        id = "0016c001ff600001"
+        latitude = 52.0
+        longitude = 5.0
+
+        [[gateways]]
+        id = "0016c001ff600002"
+        latitude = 52.001
+        longitude = 5.0
+
+        [[devices]]
+        count = 20
+        activation = "abp"
+        dev_eui_start = "0102030900000000"
+        dev_addr_start = "01900000"
+        nwk_key = "0f0e0d0c0b0a09080706050403020100"
+        "#,
+        udp = running.udp,
+        api = running.api,
+    );
+    let file = running.dir.join("load.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let token = running.token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lorawan-sim"))
+            .args(["run", "--json", "--server-pid"])
+            .arg(std::process::id().to_string())
+            .arg(&file)
+            .env("SIM_TEST_KEY", &token)
+            .output()
+            .expect("lorawan-sim runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let steps = json["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2, "{stdout}");
+    for (step, rate) in steps.iter().zip([50.0, 100.0]) {
+        assert_eq!(step["rate"].as_f64(), Some(rate), "{step}");
+        // Paced: about the rate asked for while it is held (1 s climb,
+        // then 4 s: 1/2 + 4 seconds' worth in all).
+        let achieved = step["achieved_rate"].as_f64().unwrap();
+        assert!(achieved > rate * 0.8 && achieved < rate * 1.2, "{step}");
+        let sent = step["sent"].as_f64().unwrap();
+        assert!(sent > rate * 3.5, "{step}");
+        assert_eq!(step["delivered"], step["sent"], "{step}");
+        assert_eq!(step["missed"], 0, "{step}");
+        // The server here is this test process.
+        assert!(
+            step["server_cpu_us_per_uplink"].as_f64().unwrap() > 0.0,
+            "{step}"
+        );
+    }
     running.finish().await;
 }

@@ -587,7 +587,14 @@ pub fn tx_status(status: &super::server::TxStatus) -> gw::TxAckStatus {
     }
 }
 
-fn tx_ack_error_status(error: TxAckError) -> gw::TxAckStatus {
+/// The [`gw::TxAckStatus`] of a TX_ACK error name (`NONE` is `OK`), for
+/// gateways that report their own transmit attempts in ChirpStack's terms.
+///
+/// ```
+/// use packet_forwarder::{gw, semtech_udp::{TxAckError, mapping}};
+/// assert_eq!(mapping::tx_ack_error_status(TxAckError::TooLate), gw::TxAckStatus::TooLate);
+/// ```
+pub fn tx_ack_error_status(error: TxAckError) -> gw::TxAckStatus {
     use gw::TxAckStatus as S;
     match error {
         TxAckError::None => S::Ok,

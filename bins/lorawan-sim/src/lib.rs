@@ -4,6 +4,8 @@
 //! - [`device`]: the device side of LoRaWAN 1.0.x and 1.1, sans-IO: frames
 //!   out (join-requests, data uplinks with MAC answers), frames in
 //!   (join-accepts, downlinks), receive windows.
+//! - [`downlinks`]: application downlinks enqueued through the API while a
+//!   simulation runs, matched to what the devices receive.
 //! - [`events`]: the application's `up` events over MQTT, matched against
 //!   the uplinks sent (delivery ratio, latency).
 //! - [`gateway`]: the simulated gateways' protocols (Semtech UDP, `gw`
@@ -41,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 pub mod device;
+pub mod downlinks;
 pub mod events;
 pub mod gateway;
 pub mod pace;

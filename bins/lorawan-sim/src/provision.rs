@@ -265,6 +265,41 @@ impl ApiClient {
     fn devices(&self) -> DeviceServiceClient<Channel> {
         DeviceServiceClient::new(self.channel.clone())
     }
+
+    /// Queues `data` on `f_port` for `dev_eui`, as an application would
+    /// (`DeviceService/Enqueue`); returns the queue item's id.
+    ///
+    /// # Errors
+    /// [`ProvisionError::Api`] when the server refuses it (an unknown
+    /// device, a payload too large for any data rate).
+    pub async fn enqueue(
+        &self,
+        dev_eui: Eui64,
+        f_port: u8,
+        confirmed: bool,
+        data: Vec<u8>,
+    ) -> Result<String, ProvisionError> {
+        let action = || format!("enqueuing a downlink for device {dev_eui}");
+        let request = api::EnqueueDeviceQueueItemRequest {
+            queue_item: Some(api::DeviceQueueItem {
+                dev_eui: dev_eui.to_string(),
+                confirmed,
+                f_port: u32::from(f_port),
+                data,
+                ..Default::default()
+            }),
+            flush_queue: false,
+        };
+        let response = self
+            .devices()
+            .enqueue(self.request(request))
+            .await
+            .map_err(|status| ProvisionError::Api {
+                action: action(),
+                status: Box::new(status),
+            })?;
+        Ok(response.into_inner().id)
+    }
 }
 
 /// What a simulation needs on the server.

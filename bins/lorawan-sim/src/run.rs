@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use lorawan_sim::device::DeviceState;
+use lorawan_sim::downlinks;
 use lorawan_sim::events::{Delivery, UpEvents};
 use lorawan_sim::pace::{self, LoadEvent, Step};
 use lorawan_sim::provision::{self, ApiClient};
@@ -61,18 +62,26 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
     let gateways = scenario.sim_gateways()?;
     let server = &scenario.server;
-    if !args.no_provision && !server.api_key.is_empty() && !server.api_key.starts_with('$') {
-        let client = ApiClient::connect(&server.api, &server.api_key)
-            .await
-            .with_context(|| format!("the API at {}", server.api))?;
-        let done = provision::provision(&client, &scenario.plan(&devices)).await?;
-        println!(
-            "provisioned: tenant {}, application {}, {} gateways and {} devices created",
-            done.tenant_id, done.application_id, done.gateways_created, done.devices_created
-        );
+    let client = if !server.api_key.is_empty() && !server.api_key.starts_with('$') {
+        Some(
+            ApiClient::connect(&server.api, &server.api_key)
+                .await
+                .with_context(|| format!("the API at {}", server.api))?,
+        )
     } else {
-        println!("not provisioning (no server.api_key): the devices must exist already");
+        None
+    };
+    match &client {
+        Some(client) if !args.no_provision => {
+            let done = provision::provision(client, &scenario.plan(&devices)).await?;
+            println!(
+                "provisioned: tenant {}, application {}, {} gateways and {} devices created",
+                done.tenant_id, done.application_id, done.gateways_created, done.devices_created
+            );
+        }
+        _ => println!("not provisioning: the devices must exist already"),
     }
+    let dev_euis: Vec<_> = devices.iter().map(|d| d.device.config().dev_eui).collect();
     let progress = Arc::new(match scenario.load {
         Some(_) => Progress::paced(),
         None => Progress::new(),
@@ -100,6 +109,19 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         ),
     }
     let settings = scenario.settings();
+    let application = match (&scenario.downlinks, client) {
+        (Some(plan), Some(client)) => {
+            let (plan, progress) = (plan.clone(), Arc::clone(&progress));
+            let until = tokio::time::Instant::now() + settings.duration;
+            Some(tokio::spawn(async move {
+                downlinks::enqueue(&client, &dev_euis, &plan, &progress, until).await
+            }))
+        }
+        (Some(_), None) => {
+            anyhow::bail!("[downlinks] needs server.api_key: they are enqueued through the API")
+        }
+        (None, _) => None,
+    };
     let simulation = {
         let progress = Arc::clone(&progress);
         tokio::spawn(async move { sim::run(devices, gateways, &settings, &progress).await })
@@ -115,6 +137,14 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     };
     let report = simulation.await??;
     println!("{}", report.summary());
+    let enqueued = match application {
+        Some(task) => {
+            task.abort();
+            let _ = task.await;
+            Some(progress.downlinks())
+        }
+        None => None,
+    };
     if let Some(path) = &args.state {
         let states: HashMap<String, &DeviceState> = report
             .states
@@ -144,6 +174,20 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
             json["latency_p99_ms"] = millis(d.p99).into();
         }
         events.close().await;
+    }
+    if let Some(d) = enqueued {
+        println!(
+            "downlinks: {} enqueued, {} received by their devices ({:.2} %), latency p50 {:.1} ms, p99 {:.1} ms",
+            d.sent,
+            d.delivered,
+            d.ratio() * 100.0,
+            millis(d.p50),
+            millis(d.p99)
+        );
+        json["downlinks_enqueued"] = d.sent.into();
+        json["downlinks_delivered"] = d.delivered.into();
+        json["downlink_latency_p50_ms"] = millis(d.p50).into();
+        json["downlink_latency_p99_ms"] = millis(d.p99).into();
     }
     if let Some((steps, usage)) = steps {
         json["steps"] = steps

@@ -40,6 +40,7 @@ use lorawan::region::{Region, Revision};
 use serde::Deserialize;
 
 use crate::device::{Activation, Device, DeviceConfig, LorawanVersion};
+use crate::downlinks::DownlinkPlan;
 use crate::gateway::{GatewayKind, GatewayMqtt};
 use crate::pace::LoadPlan;
 use crate::provision::{DevicePlan, GatewayPlan, Plan, ProfilePlan};
@@ -90,6 +91,10 @@ pub struct Server {
     /// name in lower case, `eu868`).
     #[serde(default)]
     pub topic_prefix: String,
+    /// Its LoRa Basics Station listener (a gateway bridge's, `ws://host:port`),
+    /// for `basics-station` gateways.
+    #[serde(default)]
+    pub station: String,
     /// Its management API (`http://host:port`); with `api_key`, the
     /// scenario's tenant, application, profile, gateways and devices are
     /// created there first.
@@ -190,7 +195,8 @@ pub struct GatewaySpec {
     #[serde(default)]
     pub altitude: f64,
     /// How it reaches the server: `"udp"` (Semtech UDP to `server.udp`,
-    /// the default) or `"mqtt"` (`gw` messages to `server.gateway_mqtt`).
+    /// the default), `"mqtt"` (`gw` messages to `server.gateway_mqtt`) or
+    /// `"basics-station"` (LoRa Basics Station to `server.station`).
     #[serde(default = "default_gateway_kind")]
     pub kind: String,
 }
@@ -312,6 +318,10 @@ pub struct Scenario {
     /// intervals.
     #[serde(default)]
     pub load: Option<LoadPlan>,
+    /// Application downlinks enqueued through the API while the devices
+    /// run.
+    #[serde(default)]
+    pub downlinks: Option<DownlinkPlan>,
 }
 
 fn default_region() -> String {
@@ -418,13 +428,18 @@ impl Scenario {
             match GatewayKind::from_name(&g.kind) {
                 None => {
                     return invalid(format!(
-                        "gateways[{i}].kind: {:?} is not udp or mqtt",
+                        "gateways[{i}].kind: {:?} is not udp, mqtt or basics-station",
                         g.kind
                     ));
                 }
                 Some(GatewayKind::Mqtt) if scenario.server.gateway_mqtt.is_empty() => {
                     return invalid(format!(
                         "gateways[{i}]: an mqtt gateway needs server.gateway_mqtt"
+                    ));
+                }
+                Some(GatewayKind::BasicsStation) if scenario.server.station.is_empty() => {
+                    return invalid(format!(
+                        "gateways[{i}]: a basics-station gateway needs server.station"
                     ));
                 }
                 Some(_) => {}
@@ -448,6 +463,9 @@ impl Scenario {
         scenario.gateway_mqtt()?;
         if let Some(load) = &scenario.load {
             load.check().map_err(ScenarioError::Invalid)?;
+        }
+        if let Some(downlinks) = &scenario.downlinks {
+            downlinks.check().map_err(ScenarioError::Invalid)?;
         }
         if total > MAX_DEVICES {
             return invalid(format!(
@@ -708,6 +726,7 @@ impl Scenario {
         let mut s = Settings::new(self.server.udp, duration);
         // Checked when the scenario was read.
         s.gateway_mqtt = self.gateway_mqtt().ok().flatten();
+        s.station_server = self.server.station.clone();
         s.radio = self.simulation.radio;
         s.keepalive = self.simulation.keepalive;
         s.join_retry = self.simulation.join_retry;
@@ -815,6 +834,7 @@ mod tests {
         assert!(err(&kind("mqtt")).contains("server.gateway_mqtt"));
         let mqtt = kind("mqtt").replace("[server]", "[server]\ngateway_mqtt = \"broker\"");
         assert!(err(&mqtt).contains("host:port"));
+        assert!(err(&kind("basics-station")).contains("server.station"));
         let load = |l: &str| format!("{SMALL}\n[load]\n{l}");
         assert!(err(&load("rates = []")).contains("load.rates"));
         assert!(err(&load("hold = \"0s\"")).contains("load.hold"));
@@ -839,6 +859,15 @@ mod tests {
         assert_eq!(load.rates, [10, 20]);
         // Long enough for the joins and both steps.
         assert!(settings.duration >= load.longest());
+        let station = SMALL
+            .replace("longitude = 4.89", "longitude = 4.89\nkind = \"basics-station\"")
+            .replace("[server]", "[server]\nstation = \"ws://127.0.0.1:3001\"");
+        let station = Scenario::from_toml(&station).unwrap();
+        assert_eq!(
+            station.sim_gateways().unwrap()[0].kind,
+            GatewayKind::BasicsStation
+        );
+        assert_eq!(station.settings().station_server, "ws://127.0.0.1:3001");
         // Without a kind, a gateway speaks Semtech UDP.
         let plain = Scenario::from_toml(SMALL).unwrap();
         assert_eq!(

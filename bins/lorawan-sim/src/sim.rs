@@ -84,6 +84,10 @@ pub struct Settings {
     /// The gateway MQTT broker of the network server, for
     /// [`GatewayKind::Mqtt`] gateways.
     pub gateway_mqtt: Option<GatewayMqtt>,
+    /// The LNS websocket URL for [`GatewayKind::BasicsStation`] gateways
+    /// (a gateway bridge's Basics Station listener), e.g.
+    /// `ws://127.0.0.1:3001`; empty when none.
+    pub station_server: String,
     /// How long devices send (joins included).
     pub duration: Duration,
     /// The radio environment.
@@ -105,6 +109,7 @@ impl Settings {
         Self {
             udp_server,
             gateway_mqtt: None,
+            station_server: String::new(),
             duration,
             radio: RadioModel::default(),
             keepalive: Duration::from_secs(5),
@@ -560,6 +565,11 @@ struct Flight {
     /// Events for no uplink in flight (a repeat, a payload that differs,
     /// another run's device).
     unmatched: u64,
+    /// Application downlinks enqueued and not yet received, by device and
+    /// payload; the latency of those received; how many were enqueued.
+    downlinks_waiting: HashMap<(Eui64, Vec<u8>), Instant>,
+    downlink_latencies: Vec<Duration>,
+    downlinks_enqueued: u64,
 }
 
 impl Progress {
@@ -644,6 +654,59 @@ impl Progress {
                 false
             }
         }
+    }
+
+    /// An application downlink carrying `payload` was enqueued for
+    /// `dev_eui` at `at`.
+    pub fn downlink_enqueued(&self, dev_eui: Eui64, payload: &[u8], at: Instant) {
+        let mut flight = self.lock();
+        flight.downlinks_enqueued += 1;
+        flight
+            .downlinks_waiting
+            .insert((dev_eui, payload.to_vec()), at);
+    }
+
+    /// The server refused the downlink [`downlink_enqueued`](Self::downlink_enqueued)
+    /// recorded: it is not counted.
+    pub fn downlink_refused(&self, dev_eui: Eui64, payload: &[u8]) {
+        let mut flight = self.lock();
+        if flight
+            .downlinks_waiting
+            .remove(&(dev_eui, payload.to_vec()))
+            .is_some()
+        {
+            flight.downlinks_enqueued -= 1;
+        }
+    }
+
+    /// `dev_eui` received an application payload: delivered if it was
+    /// enqueued.
+    fn downlink_received(&self, dev_eui: Eui64, payload: &[u8], at: Instant) -> bool {
+        let mut flight = self.lock();
+        match flight
+            .downlinks_waiting
+            .remove(&(dev_eui, payload.to_vec()))
+        {
+            Some(enqueued) => {
+                let latency = at.saturating_duration_since(enqueued);
+                flight.downlink_latencies.push(latency);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Application downlinks so far: enqueued, received by their device,
+    /// and how long from enqueuing to reception.
+    pub fn downlinks(&self) -> Delivery {
+        let flight = self.lock();
+        Delivery::of(flight.downlinks_enqueued, flight.downlink_latencies.clone())
+    }
+
+    /// Whether device `index` of the run has joined.
+    pub fn is_joined(&self, index: usize) -> bool {
+        self.slot(index)
+            .is_some_and(|s| s.joined.load(Ordering::Relaxed))
     }
 
     /// Every uplink so far: how many the application reported, how fast.
@@ -845,6 +908,11 @@ impl DeviceTask {
                 }
                 Ok(Received::Data(data)) => {
                     self.downlinks += 1;
+                    if data.f_port.is_some_and(|p| p > 0) {
+                        let dev_eui = self.sim.device.config().dev_eui;
+                        self.progress
+                            .downlink_received(dev_eui, &data.payload, Instant::now());
+                    }
                     if data.ack {
                         // The last confirmed uplink is acknowledged.
                         if let Some(max) = pending.keys().max().copied() {

@@ -426,3 +426,75 @@ async fn the_run_command_drives_a_load_sweep() {
     }
     running.finish().await;
 }
+
+/// A scenario with application downlinks, through the `run` command:
+/// ABP class A devices get theirs after an uplink (every 2 s); every
+/// downlink enqueued early enough reaches its device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_downlinks_reach_class_a_devices_after_their_uplinks() {
+    let running = Running::start(false).await;
+    let path = format!(
+        "{}/../../examples/abp-devices.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path)
+        .expect("the example")
+        .replace("127.0.0.1:1700", &running.udp.to_string())
+        .replace("127.0.0.1:8080", &running.api.to_string())
+        .replace(
+            "127.0.0.1:1883",
+            &running.broker.expect("the broker").to_string(),
+        )
+        .replace(
+            "duration = \"1m\"",
+            "duration = \"10s\"\nstart_spread = \"1s\"\nkeepalive = \"1s\"",
+        )
+        .replace("uplink_interval = \"10s\"", "uplink_interval = \"2s\"")
+        .replace(
+            "[names]",
+            "[downlinks]\ninterval = \"3s\"\nf_port = 30\n\n[names]",
+        );
+    let json = run_command(&running, &text).await;
+    let enqueued = json["downlinks_enqueued"].as_u64().unwrap();
+    let delivered = json["downlinks_delivered"].as_u64().unwrap();
+    // Ten devices, one downlink each every 3 s for 10 s: at least 20; those
+    // enqueued in the last uplink interval may still be waiting.
+    assert!(enqueued >= 20, "{json}");
+    assert!(delivered + 10 >= enqueued && delivered >= 20, "{json}");
+    // Class A: a downlink waits for the device's next uplink (2 s apart),
+    // then RX1 (1 s).
+    assert!(
+        json["downlink_latency_p50_ms"].as_f64().unwrap() < 3_500.0,
+        "{json}"
+    );
+    running.finish().await;
+}
+
+/// Runs `lorawan-sim run --json` on the scenario `text` (`$SIM_TEST_KEY`
+/// is the server's API key) and returns its last line's JSON.
+async fn run_command(running: &Running, text: &str) -> serde_json::Value {
+    let file = running
+        .dir
+        .join(format!("{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, text.replace("$SIM_API_KEY", "$SIM_TEST_KEY")).unwrap();
+    let token = running.token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lorawan-sim"))
+            .args(["run", "--json"])
+            .arg(&file)
+            .env("SIM_TEST_KEY", &token)
+            .output()
+            .expect("lorawan-sim runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{stdout}");
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}

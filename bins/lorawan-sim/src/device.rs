@@ -38,8 +38,8 @@ use std::time::Duration;
 use lorawan::crypto::{self, B1Fields, Keyed, SessionKeys11};
 use lorawan::keys::{AppKey, AppSKey, FNwkSIntKey, NwkKey, NwkSEncKey, SNwkSIntKey};
 use lorawan::mac::{
-    self, DevStatusAns, DlChannelAns, LinkAdrReq, MacCommand, NewChannelAns, RekeyInd, ResetInd,
-    RxParamSetupAns,
+    self, DevStatusAns, DlChannelAns, LinkAdrReq, MacCommand, NewChannelAns, RejoinParamSetupAns,
+    RekeyInd, ResetInd, RxParamSetupAns,
 };
 use lorawan::phy::{
     DataFrameMut, DataFrameRepr, FCtrl, Frame, FrameError, JoinRequestRepr, JoinType, MType,
@@ -280,6 +280,15 @@ pub enum DeviceError {
         /// The data rate.
         data_rate: u8,
     },
+    /// A LoRaWAN 1.1 join-accept whose JoinNonce is not above the last one
+    /// this device accepted (a replayed accept).
+    #[error("JoinNonce {join_nonce} is not above the last one accepted, {last}")]
+    JoinNonceNotNew {
+        /// The accept's JoinNonce.
+        join_nonce: u32,
+        /// The last one accepted.
+        last: u32,
+    },
     /// A saved state that cannot be restored.
     #[error("saved state: {0}")]
     State(String),
@@ -294,6 +303,10 @@ pub struct DeviceState {
     pub next_dev_nonce: u16,
     /// The session.
     pub session: Option<SessionState>,
+    /// The JoinNonce of the last LoRaWAN 1.1 join-accept (the next must be
+    /// above it).
+    #[serde(default)]
+    pub last_join_nonce: Option<u32>,
 }
 
 /// A session as [`DeviceState`] keeps it (keys and address in hex).
@@ -398,7 +411,25 @@ pub struct Device {
     /// 1.1 OTAA: RekeyInd in every uplink until RekeyConf; 1.1 ABP:
     /// ResetInd until ResetConf.
     version_ind: Option<MacCommand>,
+    /// The JoinNonce of the last 1.1 join-accept.
+    last_join_nonce: Option<u32>,
+    /// TXParamSetupReq's downlink dwell-time limit (RX1 data rate).
+    downlink_dwell_time: bool,
+    /// The last data uplink, for its repetitions (NbTrans).
+    last_uplink: Option<LastUplink>,
     rng: u64,
+}
+
+/// A data uplink as sent, to repeat it on another channel.
+struct LastUplink {
+    phy_payload: Vec<u8>,
+    f_cnt: u32,
+    confirmed: bool,
+    /// 1.1: the B1 fields of its MIC (the channel changes per repetition).
+    conf_f_cnt: u16,
+    data_rate: u8,
+    /// Transmissions so far.
+    sent: u8,
 }
 
 impl std::fmt::Debug for Device {
@@ -438,6 +469,9 @@ impl Device {
             dl_frequencies: std::collections::HashMap::new(),
             last_snr: 10,
             version_ind: None,
+            last_join_nonce: None,
+            downlink_dwell_time: params.default_dwell_time,
+            last_uplink: None,
             rng: config.dev_eui.to_u64() | 1,
             config,
         };
@@ -488,6 +522,7 @@ impl Device {
     pub fn state(&self) -> DeviceState {
         DeviceState {
             next_dev_nonce: self.next_dev_nonce,
+            last_join_nonce: self.last_join_nonce,
             session: self.session.as_ref().map(|s| SessionState {
                 dev_addr: s.dev_addr.to_string(),
                 lorawan_1_1: s.is_1_1,
@@ -542,6 +577,7 @@ impl Device {
             }
         };
         self.next_dev_nonce = self.next_dev_nonce.max(state.next_dev_nonce);
+        self.last_join_nonce = self.last_join_nonce.max(state.last_join_nonce);
         if let Some((session, s)) = session {
             self.rx1_delay = s.rx1_delay.clamp(1, 15);
             self.rx1_dr_offset = s.rx1_dr_offset.min(7);
@@ -697,6 +733,77 @@ impl Device {
             frame.set_uplink_mic_10(&session.keys.nwk_s, f_cnt)?;
         }
         self.confirmed_up = confirmed.then_some(f_cnt);
+        self.last_uplink = Some(LastUplink {
+            phy_payload: buf.clone(),
+            f_cnt,
+            confirmed,
+            conf_f_cnt: ack_down.map_or(0, |f| f as u16),
+            data_rate,
+            sent: 1,
+        });
+        Ok(self.data_transmission(buf, channel_index, frequency, data_rate, f_cnt, confirmed))
+    }
+
+    /// The next transmission of the last data uplink, if NbTrans asks for
+    /// one (TS001: an unconfirmed uplink is sent NbTrans times; a confirmed
+    /// one up to NbTrans times until acknowledged), on a channel picked
+    /// anew. Call it after the uplink's receive windows have passed without
+    /// a downlink; any downlink ends the repetitions.
+    pub fn repeat(&mut self) -> Option<Transmission> {
+        let last = self.last_uplink.as_ref()?;
+        if last.sent >= self.adr.nb_trans.max(1) {
+            return None;
+        }
+        let (mut phy_payload, f_cnt, confirmed, conf_f_cnt, data_rate) = (
+            last.phy_payload.clone(),
+            last.f_cnt,
+            last.confirmed,
+            last.conf_f_cnt,
+            last.data_rate,
+        );
+        let (channel, frequency) = self.pick_channel(false);
+        let channel_index = self.channel_index(channel).unwrap_or(0);
+        let session = self.session.as_ref()?;
+        if session.is_1_1 {
+            // The 1.1 MIC covers the channel.
+            let mut frame = DataFrameMut::new_checked(&mut phy_payload).ok()?;
+            let b1 = B1Fields {
+                conf_f_cnt,
+                tx_dr: data_rate,
+                tx_ch: channel_index as u8,
+            };
+            frame
+                .set_uplink_mic_11(
+                    &session.keys.f_nwk_s_int,
+                    &session.keys.s_nwk_s_int,
+                    b1,
+                    f_cnt,
+                )
+                .ok()?;
+        }
+        if let Some(last) = self.last_uplink.as_mut() {
+            last.sent += 1;
+        }
+        Some(self.data_transmission(
+            phy_payload,
+            channel_index,
+            frequency,
+            data_rate,
+            f_cnt,
+            confirmed,
+        ))
+    }
+
+    /// A data frame on the air, with its receive windows.
+    fn data_transmission(
+        &self,
+        phy_payload: Vec<u8>,
+        channel_index: usize,
+        frequency: u32,
+        data_rate: u8,
+        f_cnt: u32,
+        confirmed: bool,
+    ) -> Transmission {
         let rx1 = self.rx1(
             Some(channel_index),
             frequency,
@@ -709,14 +816,14 @@ impl Device {
             frequency: self.rx2_frequency,
             data_rate: self.rx2_dr,
         };
-        Ok(Transmission {
-            phy_payload: buf,
+        Transmission {
+            phy_payload,
             frequency,
             data_rate,
             rx1,
             rx2,
             kind: TxKind::Data { f_cnt, confirmed },
-        })
+        }
     }
 
     /// Reads a frame the radio delivered, received with `snr` dB.
@@ -742,6 +849,13 @@ impl Device {
                             DevNonce(dev_nonce),
                         )
                         .map_err(|_| DeviceError::NotForMe)?;
+                    // 1.1 (TS001 6.2.3): a JoinNonce not above the last one
+                    // is a replay; the device ignores the accept.
+                    let join_nonce = accept.join_nonce().to_u32();
+                    if let Some(last) = self.last_join_nonce.filter(|&l| join_nonce <= l) {
+                        return Err(DeviceError::JoinNonceNotNew { join_nonce, last });
+                    }
+                    self.last_join_nonce = Some(join_nonce);
                     crypto::derive_session_keys_11(
                         &nwk_key,
                         &app_key.keyed(),
@@ -795,6 +909,10 @@ impl Device {
                     }
                 }
                 self.adr.nb_trans = 1;
+                self.last_uplink = None;
+                self.downlink_dwell_time = self.params.default_dwell_time;
+                self.channels
+                    .set_uplink_dwell_time(self.params.default_dwell_time);
                 self.answers.clear();
                 self.sticky.clear();
                 self.ack_down = None;
@@ -880,8 +998,10 @@ impl Device {
                 if ack {
                     self.confirmed_up = None;
                 }
-                // Any downlink ends the repetition of sticky answers.
+                // Any downlink ends the repetition of sticky answers, and
+                // of the last uplink.
                 self.sticky.clear();
+                self.last_uplink = None;
                 self.last_snr = snr;
                 if confirmed {
                     self.ack_down = Some(f_cnt);
@@ -926,7 +1046,11 @@ impl Device {
                 MacCommand::RxParamSetupReq(req) => {
                     let rx1_dr_offset_ack = self
                         .params
-                        .rx1_data_rate(self.adr.data_rate, req.rx1_dr_offset, false)
+                        .rx1_data_rate(
+                            self.adr.data_rate,
+                            req.rx1_dr_offset,
+                            self.downlink_dwell_time,
+                        )
                         .is_some();
                     let rx2_data_rate_ack = self
                         .params
@@ -982,8 +1106,20 @@ impl Device {
                     self.rx1_delay = req.delay.max(1);
                     self.sticky.push(MacCommand::RxTimingSetupAns);
                 }
-                MacCommand::TxParamSetupReq(_) if self.params.tx_param_setup => {
+                MacCommand::TxParamSetupReq(req) if self.params.tx_param_setup => {
+                    self.channels.set_uplink_dwell_time(req.uplink_dwell_time);
+                    self.downlink_dwell_time = req.downlink_dwell_time;
                     self.answers.push(MacCommand::TxParamSetupAns);
+                }
+                MacCommand::RejoinParamSetupReq(_)
+                    if self.session.as_ref().is_some_and(|s| s.is_1_1) =>
+                {
+                    // Rejoin-requests are not sent: both limits are
+                    // accepted, as a device without them may.
+                    self.answers
+                        .push(MacCommand::RejoinParamSetupAns(RejoinParamSetupAns {
+                            time_ok: true,
+                        }));
                 }
                 MacCommand::DlChannelReq(req) => {
                     let uplink_frequency_exists =
@@ -1036,7 +1172,7 @@ impl Device {
             frequency: dl.unwrap_or_else(default),
             data_rate: self
                 .params
-                .rx1_data_rate(data_rate, offset, false)
+                .rx1_data_rate(data_rate, offset, self.downlink_dwell_time)
                 .unwrap_or(data_rate),
         }
     }
@@ -1127,6 +1263,15 @@ mod tests {
         opt_neg: bool,
         cf_list: Option<lorawan::phy::CfList>,
     ) -> (Vec<u8>, SessionKeys11) {
+        accept_nonce(request, opt_neg, cf_list, 7)
+    }
+
+    fn accept_nonce(
+        request: &[u8],
+        opt_neg: bool,
+        cf_list: Option<lorawan::phy::CfList>,
+        join_nonce: u32,
+    ) -> (Vec<u8>, SessionKeys11) {
         let Ok(Frame::JoinRequest(jr)) = Frame::parse(request) else {
             panic!("not a join-request: {request:02x?}");
         };
@@ -1134,7 +1279,7 @@ mod tests {
         jr.verify_mic(&nwk_key).expect("signed with the NwkKey");
         assert_eq!(jr.dev_eui(), Eui64::from_u64(DEV_EUI));
         let repr = JoinAcceptRepr {
-            join_nonce: JoinNonce::from_le_bytes([7, 0, 0]),
+            join_nonce: JoinNonce::from_u32(join_nonce).unwrap(),
             home_net_id: NetId::from_le_bytes([0, 0, 0]),
             dev_addr: DevAddr::from_u32(DEV_ADDR),
             dl_settings: DlSettings::new(opt_neg, 1, 0).unwrap(),
@@ -1321,6 +1466,150 @@ mod tests {
     }
 
     #[test]
+    fn nb_trans_repeats_the_last_uplink_until_a_downlink() {
+        let mut d = device(LorawanVersion::V1_0_3);
+        let tx = d.join_request();
+        let (accept, keys) = accept(&tx.phy_payload, false);
+        d.receive(&accept, 5).unwrap();
+        let first = d.uplink(2, b"one", false).unwrap();
+        assert!(d.repeat().is_none(), "NbTrans 1");
+        // LinkADRReq: NbTrans 3.
+        let fopts = mac_bytes(&[MacCommand::LinkAdrReq(LinkAdrReq {
+            data_rate: 5,
+            tx_power: 1,
+            ch_mask: lorawan::mac::ChMask(0x0007),
+            ch_mask_cntl: 0,
+            nb_trans: 3,
+        })]);
+        d.receive(&downlink_10(&keys, 0, false, &fopts), 5).unwrap();
+        let tx = d.uplink(2, b"two", false).unwrap();
+        // Two repetitions of the same frame (1.0: the same bytes), then no
+        // more.
+        for _ in 0..2 {
+            let again = d.repeat().expect("a repetition");
+            assert_eq!(again.phy_payload, tx.phy_payload);
+            assert_eq!(again.kind, tx.kind);
+        }
+        assert!(d.repeat().is_none());
+        assert_ne!(tx.phy_payload, first.phy_payload);
+        // A downlink after an uplink ends its repetitions.
+        d.uplink(2, b"three", false).unwrap();
+        assert!(d.repeat().is_some());
+        d.receive(&downlink_10(&keys, 1, false, &[]), 5).unwrap();
+        assert!(d.repeat().is_none());
+    }
+
+    #[test]
+    fn lorawan_1_1_repetitions_are_signed_for_their_channel() {
+        let mut d = device(LorawanVersion::V1_1);
+        let tx = d.join_request();
+        let (accept, keys) = accept(&tx.phy_payload, true);
+        d.receive(&accept, 5).unwrap();
+        d.adr.nb_trans = 8;
+        d.uplink(1, b"x", false).unwrap();
+        for _ in 0..7 {
+            let tx = d.repeat().unwrap();
+            let Ok(Frame::Data(up)) = Frame::parse(&tx.phy_payload) else {
+                panic!("not a data frame");
+            };
+            let channel = [868_100_000, 868_300_000, 868_500_000]
+                .iter()
+                .position(|f| *f == tx.frequency)
+                .unwrap();
+            let b1 = B1Fields {
+                conf_f_cnt: 0,
+                tx_dr: tx.data_rate,
+                tx_ch: channel as u8,
+            };
+            up.verify_uplink_mic_11(
+                &keys.f_nwk_s_int_key.keyed(),
+                &keys.s_nwk_s_int_key.keyed(),
+                b1,
+                0,
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_lorawan_1_1_join_accept_must_bring_a_new_join_nonce() {
+        let mut d = device(LorawanVersion::V1_1);
+        let tx = d.join_request();
+        let (first, _) = accept_nonce(&tx.phy_payload, true, None, 7);
+        d.receive(&first, 5).unwrap();
+        // A rejoin answered with the same JoinNonce: a replay, refused,
+        // and the session stays.
+        let tx = d.join_request();
+        let (same, _) = accept_nonce(&tx.phy_payload, true, None, 7);
+        assert_eq!(
+            d.receive(&same, 5),
+            Err(DeviceError::JoinNonceNotNew {
+                join_nonce: 7,
+                last: 7
+            })
+        );
+        let (newer, _) = accept_nonce(&tx.phy_payload, true, None, 8);
+        assert!(matches!(d.receive(&newer, 5), Ok(Received::Joined { .. })));
+        // The last JoinNonce survives a restart.
+        let mut restarted = device(LorawanVersion::V1_1);
+        restarted.restore(&d.state()).unwrap();
+        let tx = restarted.join_request();
+        let (old, _) = accept_nonce(&tx.phy_payload, true, None, 8);
+        assert!(restarted.receive(&old, 5).is_err());
+        // LoRaWAN 1.0 networks (no OptNeg) pick JoinNonces at random.
+        let mut d = device(LorawanVersion::V1_0_3);
+        for _ in 0..2 {
+            let tx = d.join_request();
+            let (accept, _) = accept_nonce(&tx.phy_payload, false, None, 7);
+            assert!(d.receive(&accept, 5).is_ok());
+        }
+    }
+
+    #[test]
+    fn tx_param_setup_applies_the_dwell_times_and_1_1_answers_rejoin_param_setup() {
+        let config = |version| {
+            DeviceConfig::otaa(
+                Eui64::from_u64(DEV_EUI),
+                Eui64::from_u64(JOIN_EUI),
+                NwkKey::from_be_bytes(NWK_KEY),
+                AppKey::from_be_bytes(APP_KEY),
+                version,
+                Region::As923_1,
+                Revision::Rp002_1_0_3,
+            )
+        };
+        let mut d = Device::new(config(LorawanVersion::V1_0_3));
+        let tx = d.join_request();
+        let (accept, keys) = accept(&tx.phy_payload, false);
+        d.receive(&accept, 5).unwrap();
+        let dwell = d.channels.uplink_dwell_time();
+        let fopts = mac_bytes(&[
+            MacCommand::TxParamSetupReq(lorawan::mac::TxParamSetupReq {
+                downlink_dwell_time: !dwell,
+                uplink_dwell_time: !dwell,
+                max_eirp: 5,
+            }),
+            MacCommand::RejoinParamSetupReq(lorawan::mac::RejoinParamSetupReq {
+                max_time_n: 1,
+                max_count_n: 1,
+            }),
+        ]);
+        d.receive(&downlink_10(&keys, 0, false, &fopts), 5).unwrap();
+        assert_eq!(d.channels.uplink_dwell_time(), !dwell);
+        assert_eq!(d.downlink_dwell_time, !dwell);
+        // A 1.0 session has no rejoin: only TxParamSetupAns.
+        assert_eq!(d.answers, [MacCommand::TxParamSetupAns]);
+        // DR0 under the uplink dwell time carries nothing in AS923: the
+        // device refuses a payload there.
+        d.channels.set_uplink_dwell_time(true);
+        d.adr.data_rate = 0;
+        assert!(matches!(
+            d.uplink(1, &[0; 20], false),
+            Err(DeviceError::PayloadTooLong { .. })
+        ));
+    }
+
+    #[test]
     fn lorawan_1_1_device_uses_the_1_1_keys_and_repeats_rekey_ind() {
         let mut d = device(LorawanVersion::V1_1);
         let tx = d.join_request();
@@ -1442,6 +1731,7 @@ mod tests {
             .restore(&DeviceState {
                 next_dev_nonce: 7,
                 session: None,
+                last_join_nonce: None,
             })
             .unwrap();
         assert_eq!(

@@ -146,9 +146,11 @@ pub struct Report {
     pub join_requests: u64,
     /// Devices that joined (ABP devices count as joined).
     pub joined: usize,
-    /// Uplinks heard by at least one gateway / by none.
+    /// Repeated transmissions of data uplinks (NbTrans).
+    pub repetitions: u64,
+    /// Transmissions heard by at least one gateway.
     pub uplinks_heard: u64,
-    /// Uplinks no gateway heard.
+    /// Transmissions no gateway heard.
     pub uplinks_lost: u64,
     /// Downlinks received by devices (join-accepts included).
     pub downlinks_received: u64,
@@ -174,13 +176,14 @@ impl Report {
     pub fn summary(&self) -> String {
         let (confirmed, acked) = self.confirmed();
         format!(
-            "{} devices, {} joined ({} join-requests); {} uplinks ({} heard, {} lost), \
+            "{} devices, {} joined ({} join-requests); {} uplinks, {} repetitions ({} heard, {} lost), \
              {confirmed} confirmed, {acked} acknowledged; {} downlinks received, {} not \
              received by any device, {} refused; {} PUSH_ACKs, {} not forwarded",
             self.devices,
             self.joined,
             self.join_requests,
             self.uplinks.len(),
+            self.repetitions,
             self.uplinks_heard,
             self.uplinks_lost,
             self.downlinks_received,
@@ -492,6 +495,7 @@ pub async fn run(
             downlinks: 0,
             errors: 0,
             join_requests: 0,
+            repetitions: 0,
         };
         let start = rng.jitter(settings.start_spread, 1.0) / 2;
         tasks.push(tokio::spawn(task.run(start)));
@@ -499,13 +503,14 @@ pub async fn run(
     let mut uplinks = Vec::new();
     let mut states = Vec::new();
     let mut joined = 0;
-    let (mut downlinks, mut errors, mut join_requests) = (0, 0, 0);
+    let (mut downlinks, mut errors, mut join_requests, mut repetitions) = (0, 0, 0, 0);
     for task in tasks {
         if let Ok(done) = task.await {
             joined += usize::from(done.sim.device.is_joined());
             downlinks += done.downlinks;
             errors += done.errors;
             join_requests += done.join_requests;
+            repetitions += done.repetitions;
             uplinks.extend(done.sent);
             states.push((done.sim.device.config().dev_eui, done.sim.device.state()));
         }
@@ -519,6 +524,7 @@ pub async fn run(
     report.downlinks_received = downlinks;
     report.downlink_errors = errors;
     report.join_requests = join_requests;
+    report.repetitions = repetitions;
     report.push_acks = counters.push_acks.load(Ordering::Relaxed);
     report.forward_errors = counters.forward_errors.load(Ordering::Relaxed);
     report.uplinks = uplinks;
@@ -785,6 +791,7 @@ struct DeviceTask {
     downlinks: u64,
     errors: u64,
     join_requests: u64,
+    repetitions: u64,
 }
 
 impl DeviceTask {
@@ -834,8 +841,10 @@ impl DeviceTask {
                 self.sim.confirmed_every > 0 && seq.is_multiple_of(self.sim.confirmed_every);
             let at = Instant::now();
             let next = at + self.rng.jitter(self.sim.uplink_interval, 0.1);
+            let mut windows_end = None;
             match self.sim.device.uplink(self.sim.f_port, &payload, confirmed) {
                 Ok(tx) => {
+                    windows_end = Some(at + tx.rx2.delay + WINDOW_TOLERANCE * 2);
                     if let TxKind::Data { f_cnt, confirmed } = tx.kind {
                         if confirmed {
                             pending.insert(f_cnt, self.sent.len());
@@ -856,17 +865,50 @@ impl DeviceTask {
                 Err(_) => self.errors += 1,
             }
             if self.progress.paced {
-                // The next uplink when the pace says so.
+                // The next uplink when the pace says so (no repetitions:
+                // the pace is the uplinks').
                 self.listen_until(self.deadline, &mut pending, true).await;
             } else {
-                self.listen_until(next.min(self.deadline), &mut pending, false)
-                    .await;
+                let next = next.min(self.deadline);
+                if let Some(end) = windows_end {
+                    self.repeat(end, next, &mut pending).await;
+                }
+                self.listen_until(next, &mut pending, false).await;
             }
         }
         // The last windows.
         self.listen_until(Instant::now() + Duration::from_secs(3), &mut pending, false)
             .await;
         self
+    }
+
+    /// NbTrans: repeats the last uplink after its windows (ending at
+    /// `windows_end`) passed without a downlink, while the repetition's
+    /// windows end before the `next` uplink.
+    async fn repeat(
+        &mut self,
+        mut windows_end: Instant,
+        next: Instant,
+        pending: &mut HashMap<u32, usize>,
+    ) {
+        loop {
+            let downlinks = self.downlinks;
+            self.listen_until(windows_end.min(next), pending, false)
+                .await;
+            if self.downlinks > downlinks || windows_end >= next || !self.running() {
+                return;
+            }
+            let Some(tx) = self.sim.device.repeat() else {
+                return;
+            };
+            let at = Instant::now();
+            windows_end = at + tx.rx2.delay + WINDOW_TOLERANCE * 2;
+            if windows_end > next {
+                return;
+            }
+            self.repetitions += 1;
+            self.air.uplink(self.index, &tx, at);
+        }
     }
 
     /// Takes what the air delivers until `until` (with `token`: or until

@@ -9,7 +9,7 @@
 //! - [`events`]: the application's `up` events over MQTT, matched against
 //!   the uplinks sent (delivery ratio, latency).
 //! - [`gateway`]: the simulated gateways' protocols (Semtech UDP, `gw`
-//!   messages over MQTT).
+//!   messages over MQTT, Basics Station).
 //! - [`pace`]: load runs: a target uplink rate with a ramp-up, or a sweep
 //!   of rates, each step measured by what the application received.
 //! - [`provision`]: the tenant, application, device profile, gateways and

@@ -860,7 +860,10 @@ mod tests {
         // Long enough for the joins and both steps.
         assert!(settings.duration >= load.longest());
         let station = SMALL
-            .replace("longitude = 4.89", "longitude = 4.89\nkind = \"basics-station\"")
+            .replace(
+                "longitude = 4.89",
+                "longitude = 4.89\nkind = \"basics-station\"",
+            )
             .replace("[server]", "[server]\nstation = \"ws://127.0.0.1:3001\"");
         let station = Scenario::from_toml(&station).unwrap();
         assert_eq!(

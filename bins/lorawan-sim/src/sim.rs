@@ -1,6 +1,6 @@
 //! A running simulation: devices ([`Device`]) on a shared air
-//! ([`radio`](crate::radio)), heard by gateways that speak Semtech UDP or
-//! MQTT to a network server ([`gateway`](crate::gateway)), for a bounded
+//! ([`radio`](crate::radio)), heard by gateways that speak Semtech UDP,
+//! MQTT or Basics Station to a network server ([`gateway`](crate::gateway)), for a bounded
 //! time, in real time.
 //!
 //! Each device is a task: it joins (retrying until accepted), then sends

@@ -6,13 +6,17 @@
 //!   (version 2), to the all-in-one server or a gateway bridge;
 //! - [`GatewayKind::Mqtt`]: ChirpStack's `gw` messages (protobuf) on the
 //!   gateway MQTT topics, as ChirpStack's MQTT forwarder publishes them,
-//!   straight to a network server's gateway backend.
+//!   straight to a network server's gateway backend;
+//! - [`GatewayKind::BasicsStation`]: LoRa Basics Station's LNS protocol
+//!   over a websocket, to a gateway bridge's (or ChirpStack's) Basics
+//!   Station listener.
 //!
 //! All keep a concentrator counter of their own (microseconds since the
 //! gateway started, from [`TMST_START`]), so that a server mixing up
 //! absolute and relative times shows it.
 
 pub(crate) mod mqtt;
+pub(crate) mod station;
 pub(crate) mod udp;
 
 use std::sync::Arc;
@@ -40,14 +44,17 @@ pub enum GatewayKind {
     SemtechUdp,
     /// `gw` messages over MQTT to `Settings::gateway_mqtt`.
     Mqtt,
+    /// Basics Station over a websocket to `Settings::station_server`.
+    BasicsStation,
 }
 
 impl GatewayKind {
-    /// The kind by its scenario name: `udp` or `mqtt`.
+    /// The kind by its scenario name: `udp`, `mqtt` or `basics-station`.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "udp" | "semtech-udp" => Some(Self::SemtechUdp),
             "mqtt" => Some(Self::Mqtt),
+            "basics-station" | "station" => Some(Self::BasicsStation),
             _ => None,
         }
     }
@@ -251,6 +258,19 @@ pub(crate) async fn start(
                 heard,
                 broker,
                 settings.keepalive,
+                counters,
+            )
+            .await
+        }
+        GatewayKind::BasicsStation => {
+            if settings.station_server.is_empty() {
+                return Err(no_server(g.gateway_id, "station_server"));
+            }
+            station::start(
+                g.gateway_id,
+                concentrator,
+                heard,
+                &settings.station_server,
                 counters,
             )
             .await

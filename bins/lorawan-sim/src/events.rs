@@ -161,17 +161,33 @@ impl UpEvents {
 /// The DevEUI, frame counter and payload of an `up` event (ChirpStack's
 /// JSON); `None` for anything else.
 fn parse_up(payload: &[u8]) -> Option<Up> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Event<'a> {
+        device_info: DeviceInfo<'a>,
+        #[serde(default)]
+        f_cnt: u32,
+        #[serde(default, borrow)]
+        data: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct DeviceInfo<'a> {
+        #[serde(borrow)]
+        dev_eui: std::borrow::Cow<'a, str>,
+    }
     let at = Instant::now();
-    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let dev_eui = v["deviceInfo"]["devEui"].as_str()?.parse().ok()?;
-    let f_cnt = u32::try_from(v["fCnt"].as_u64().unwrap_or(0)).ok()?;
-    let data = match v["data"].as_str() {
-        Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64).ok()?,
+    let event: Event<'_> = serde_json::from_slice(payload).ok()?;
+    let dev_eui = event.device_info.dev_eui.parse().ok()?;
+    let data = match event.data {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64.as_bytes())
+            .ok()?,
         None => Vec::new(),
     };
     Some(Up {
         dev_eui,
-        f_cnt,
+        f_cnt: event.f_cnt,
         data,
         at,
     })

@@ -24,7 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lorawan::Eui64;
-use packet_forwarder::semtech_udp::{DataRate, RxPk, TxAckError, TxPk};
+use lorawan::modulation::LoraCodingRate;
+use packet_forwarder::semtech_udp::{
+    CodingRate, CrcStatus, DataRate, RxModulation, RxPk, TxAckError, TxPk,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -99,24 +102,33 @@ pub(crate) struct Heard {
 impl Heard {
     /// The frame as a Semtech `rxpk` received at concentrator time `tmst`.
     pub(crate) fn rxpk(&self, tmst: u32) -> Option<RxPk> {
-        let rxpk = serde_json::json!({
-            "tmst": tmst,
-            "chan": 0,
-            "rfch": 0,
-            "freq": f64::from(self.frequency) / 1e6,
-            "stat": 1,
-            "modu": "LORA",
-            "datr": self.data_rate().to_string(),
-            "codr": "4/5",
-            "rssi": self.rssi,
-            "lsnr": self.snr,
-            "size": self.phy_payload.len(),
-            "data": base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                &self.phy_payload
-            ),
-        });
-        serde_json::from_value::<RxPk>(rxpk).ok()
+        Some(RxPk {
+            time: None,
+            tmms: None,
+            tmst,
+            ftime: None,
+            freq: f64::from(self.frequency) / 1e6,
+            chan: Some(0),
+            rfch: Some(0),
+            mid: None,
+            stat: CrcStatus::Ok,
+            modu: RxModulation::Lora,
+            datr: self.data_rate(),
+            codr: Some(CodingRate::Lora(LoraCodingRate::Cr4_5)),
+            hpw: None,
+            rssi: Some(i32::from(self.rssi)),
+            rssis: None,
+            lsnr: Some(f64::from(self.snr)),
+            foff: None,
+            size: u16::try_from(self.phy_payload.len()).ok()?,
+            data: self.phy_payload.clone(),
+            brd: None,
+            ant: None,
+            aesk: None,
+            jver: None,
+            rsig: Vec::new(),
+            meta: None,
+        })
     }
 
     /// Its LoRa data rate.
@@ -275,6 +287,43 @@ pub(crate) async fn start(
             )
             .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heard_frame_is_the_rxpk_a_packet_forwarder_sends() {
+        let heard = Heard {
+            phy_payload: vec![0x40, 1, 2, 3],
+            frequency: 868_300_000,
+            spreading_factor: 9,
+            bandwidth: 125_000,
+            rssi: -97,
+            snr: -2.5,
+            at: Instant::now(),
+        };
+        let rxpk = heard.rxpk(0x4000_0010).unwrap();
+        let json = serde_json::to_value(&rxpk).unwrap();
+        assert_eq!(json["tmst"], 0x4000_0010);
+        assert_eq!(json["freq"], 868.3);
+        assert_eq!(json["datr"], "SF9BW125");
+        assert_eq!(
+            (&json["modu"], &json["codr"]),
+            (&"LORA".into(), &"4/5".into())
+        );
+        assert_eq!(
+            (&json["stat"], &json["rssi"], &json["lsnr"]),
+            (&1.into(), &(-97).into(), &(-2.5).into())
+        );
+        assert_eq!(
+            (&json["size"], &json["data"]),
+            (&4.into(), &"QAECAw==".into())
+        );
+        let back: RxPk = serde_json::from_value(json).unwrap();
+        assert_eq!(back, rxpk);
     }
 }
 

@@ -312,6 +312,32 @@ pub fn delayed_tx_info(
     })
 }
 
+/// The transmission parameters of a downlink sent at once (class C) on
+/// `frequency` at data rate `dr` by the gateway that produced `rx_info`:
+/// its board, antenna and `context`, with an `Immediately` timing. `power`
+/// overrides the region's default EIRP ([`default_downlink_tx_power`]).
+pub fn immediate_tx_info(
+    params: &RegionParams,
+    rx_info: &gw::UplinkRxInfo,
+    frequency: u32,
+    dr: u8,
+    power: Option<i32>,
+) -> Result<gw::DownlinkTxInfo, TxInfoError> {
+    Ok(gw::DownlinkTxInfo {
+        frequency,
+        power: power.unwrap_or_else(|| default_downlink_tx_power(params.region, frequency)),
+        modulation: Some(downlink_modulation(params, dr)?),
+        board: rx_info.board,
+        antenna: rx_info.antenna,
+        timing: Some(gw::Timing {
+            parameters: Some(gw::timing::Parameters::Immediately(
+                gw::ImmediatelyTimingInfo {},
+            )),
+        }),
+        context: rx_info.context.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -563,6 +563,123 @@ impl DeviceSession {
     }
 }
 
+/// The gateways that heard a device's last uplink, kept so that a
+/// downlink can be sent without an uplink to answer (class C): ChirpStack's
+/// "device gateway rx-info set".
+///
+/// Storage keeps it beside the device's session and writes it with the
+/// uplink's session write, so every server instance sharing the database
+/// sees it.
+///
+/// ```
+/// use ns_core::model::DeviceGatewayRxInfo;
+/// use packet_forwarder::gw;
+///
+/// let heard = [gw::UplinkRxInfo {
+///     gateway_id: "0101010101010101".into(),
+///     rssi: -70,
+///     snr: 8.5,
+///     board: 1,
+///     context: vec![1, 2, 3, 4],
+///     ..Default::default()
+/// }];
+/// let set = DeviceGatewayRxInfo::from_rx_infos("eu868", 5, &heard);
+/// let json = serde_json::to_string(&set)?;
+/// let back: DeviceGatewayRxInfo = serde_json::from_str(&json)?;
+/// assert_eq!(back, set);
+/// let rx = &back.to_rx_infos()[0];
+/// assert_eq!((rx.gateway_id.as_str(), rx.board, rx.context.as_slice()),
+///            ("0101010101010101", 1, &[1, 2, 3, 4][..]));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceGatewayRxInfo {
+    /// The region configuration the uplink came in under: its gateway
+    /// backend carries the downlink.
+    pub region_config_id: String,
+    /// The uplink's data rate (the required SNR of the gateways' link
+    /// margins).
+    pub dr: u8,
+    /// One entry per reception.
+    pub items: Vec<DeviceGatewayRxInfoItem>,
+}
+
+/// One gateway's reception of a device's last uplink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceGatewayRxInfoItem {
+    /// The gateway, as its `rx_info` names it (hex EUI).
+    pub gateway_id: String,
+    /// RSSI, dBm.
+    pub rssi: i32,
+    /// SNR, dB.
+    pub snr: f32,
+    /// The board that received it.
+    pub board: u32,
+    /// The antenna that received it.
+    pub antenna: u32,
+    /// The gateway's opaque context of the reception (hex in JSON).
+    #[serde(with = "hex_bytes")]
+    pub context: Vec<u8>,
+}
+
+impl DeviceGatewayRxInfo {
+    /// The set of an uplink's receptions.
+    pub fn from_rx_infos(
+        region_config_id: impl Into<String>,
+        dr: u8,
+        rx_infos: &[packet_forwarder::gw::UplinkRxInfo],
+    ) -> Self {
+        Self {
+            region_config_id: region_config_id.into(),
+            dr,
+            items: rx_infos
+                .iter()
+                .map(|rx| DeviceGatewayRxInfoItem {
+                    gateway_id: rx.gateway_id.clone(),
+                    rssi: rx.rssi,
+                    snr: rx.snr,
+                    board: rx.board,
+                    antenna: rx.antenna,
+                    context: rx.context.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The receptions as `gw` rx-infos, for
+    /// [`select_downlink_gateway`](crate::downlink::select_downlink_gateway).
+    pub fn to_rx_infos(&self) -> Vec<packet_forwarder::gw::UplinkRxInfo> {
+        self.items
+            .iter()
+            .map(|i| packet_forwarder::gw::UplinkRxInfo {
+                gateway_id: i.gateway_id.clone(),
+                rssi: i.rssi,
+                snr: i.snr,
+                board: i.board,
+                antenna: i.antenna,
+                context: i.context.clone(),
+                ..Default::default()
+            })
+            .collect()
+    }
+}
+
+/// Bytes as a hex string in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A gateway registered with the network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -1143,3 +1143,191 @@ fn seeded_random_inputs_never_panic_and_frames_always_verify() {
         "only {planned} plans: the generator is too harsh"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Class C: sent at once in RX2, through a gateway of the last uplink
+
+/// A class C request of `case`'s session, profile and queue, the last
+/// uplink (DR5) heard by `heard`.
+fn class_c(
+    case: &Case,
+    heard: &[gw::UplinkRxInfo],
+) -> Result<downlink::ClassCResponse, DownlinkError> {
+    let gateways = ns_core::model::DeviceGatewayRxInfo::from_rx_infos("eu868", 5, heard);
+    let request = downlink::ClassCRequest {
+        dev_eui: DEV_EUI,
+        session: &case.session,
+        profile: &case.profile,
+        network: &case.network,
+        settings: &case.settings,
+        gateways: &gateways,
+        queue: &case.queue,
+    };
+    downlink::class_c_downlink(case.now, &request, &mut StdRng::seed_from_u64(7))
+}
+
+#[test]
+fn class_c_item_goes_at_once_on_the_rx2_parameters_of_the_session() {
+    let mut case = Case::new(V1_0);
+    case.session.rx2_frequency = 869_525_000;
+    case.session.rx2_dr = 3;
+    case.queue = vec![item(10, false, b"switch on")];
+    let plan = class_c(&case, &[rx(GW1, 8.0, -70)]).unwrap().plan.unwrap();
+    assert_eq!(plan.frame.items.len(), 1, "one alternative: RX2");
+    let tx = tx(&plan, 0);
+    assert_eq!(tx.frequency, 869_525_000);
+    let lora = lora_of(tx);
+    assert_eq!((lora.spreading_factor, lora.bandwidth), (9, 125_000));
+    assert!(lora.polarization_inversion);
+    assert_eq!(tx.power, 29, "EU868 RX2 sub-band default EIRP");
+    assert_eq!(
+        tx.timing.as_ref().and_then(|t| t.parameters),
+        Some(gw::timing::Parameters::Immediately(
+            gw::ImmediatelyTimingInfo {}
+        ))
+    );
+    assert_eq!(
+        (tx.board, tx.antenna),
+        (1, 2),
+        "the gateway's board and antenna"
+    );
+    assert_eq!(tx.context, GW1.as_bytes()[..4], "the gateway's context");
+    let r = received(&case, &plan, 0);
+    assert_eq!(r.mtype, MType::UnconfirmedDataDown);
+    assert_eq!(r.f_cnt, 7);
+    assert!(!r.fctrl.ack(), "no uplink to acknowledge");
+    assert!(!r.fctrl.f_pending());
+    assert_eq!(
+        (r.fport, r.payload.as_slice()),
+        (Some(10), &b"switch on"[..])
+    );
+    assert!(r.fopts.is_empty(), "MAC commands ride on class A only");
+    let planned = &plan.tx_ack.items[0];
+    assert_eq!(planned.window, Window::Rx2);
+    assert_eq!(planned.counter, FCntDownCounter::Network);
+    assert_eq!(plan.queue_item_id(), Some(case.queue[0].id));
+}
+
+#[test]
+fn class_c_lorawan_1_1_uses_afcntdown() {
+    let mut case = Case::new(V1_1);
+    case.queue = vec![item(10, true, b"x")];
+    let plan = class_c(&case, &[rx(GW1, 8.0, -70)]).unwrap().plan.unwrap();
+    let r = received(&case, &plan, 0);
+    assert_eq!(r.mtype, MType::ConfirmedDataDown);
+    assert_eq!(r.f_cnt, 3);
+    assert_eq!(plan.tx_ack.items[0].counter, FCntDownCounter::Application);
+}
+
+#[test]
+fn class_c_gateway_is_chosen_from_the_last_uplink_by_margin() {
+    let mut case = Case::new(V1_0);
+    case.queue = vec![item(10, false, b"x")];
+    // DR5 needs -7.5 dB: only GW2 has the 10 dB margin.
+    let heard = [rx(GW1, 1.0, -110), rx(GW2, 9.0, -80), rx(GW3, -5.0, -120)];
+    for _ in 0..5 {
+        let plan = class_c(&case, &heard).unwrap().plan.unwrap();
+        assert_eq!(plan.frame.gateway_id, GW2);
+        assert_eq!(plan.tx_ack.gateway_id, GW2);
+        assert_eq!(tx(&plan, 0).context, GW2.as_bytes()[..4]);
+    }
+    assert_eq!(class_c(&case, &[]), Err(DownlinkError::NoGateway));
+}
+
+#[test]
+fn class_c_too_large_item_is_dropped_and_the_next_one_sent_with_fpending() {
+    let mut case = Case::new(V1_0);
+    case.session.rx2_dr = 0; // EU868 DR0: 51 bytes
+    case.queue = vec![
+        item(10, false, &[0; 52]),
+        item(11, false, b"fits"),
+        item(12, false, b"waits"),
+    ];
+    let response = class_c(&case, &[rx(GW1, 8.0, -70)]).unwrap();
+    assert_eq!(response.discarded.len(), 1);
+    assert_eq!(response.discarded[0].id, case.queue[0].id);
+    assert_eq!(
+        response.discarded[0].reason,
+        DiscardReason::PayloadSize {
+            max_payload_size: 51,
+            item_size: 52
+        }
+    );
+    assert_eq!(
+        response.discarded[0].reason.log_code(),
+        Some("DOWNLINK_PAYLOAD_SIZE")
+    );
+    let plan = response.plan.unwrap();
+    assert_eq!(plan.queue_item_id(), Some(case.queue[1].id));
+    let r = received(&case, &plan, 0);
+    assert!(r.fctrl.f_pending(), "an item waits after this one");
+    assert!(plan.tx_ack.items[0].f_pending);
+}
+
+#[test]
+fn class_c_only_too_large_item_gives_no_plan_but_is_dropped() {
+    let mut case = Case::new(V1_0);
+    case.session.rx2_dr = 0;
+    case.queue = vec![item(10, false, &[0; 60])];
+    let response = class_c(&case, &[]).unwrap();
+    assert_eq!(
+        response.plan, None,
+        "nothing left to send: no gateway needed"
+    );
+    assert_eq!(response.discarded.len(), 1);
+}
+
+#[test]
+fn class_c_pending_item_blocks_until_its_timeout_then_is_dropped() {
+    let mut case = Case::new(V1_0);
+    let mut pending = item(10, true, b"first");
+    pending.is_pending = true;
+    pending.f_cnt_down = Some(6);
+    pending.timeout_after = Some(case.now + Duration::from_secs(1));
+    case.queue = vec![pending, item(10, false, b"second")];
+    let blocked = class_c(&case, &[rx(GW1, 8.0, -70)]).unwrap();
+    assert_eq!((blocked.plan, blocked.discarded.len()), (None, 0));
+
+    case.now += Duration::from_secs(2);
+    let response = class_c(&case, &[rx(GW1, 8.0, -70)]).unwrap();
+    assert_eq!(response.discarded[0].reason, DiscardReason::NotAcknowledged);
+    assert_eq!(response.discarded[0].f_cnt_down, Some(6));
+    assert_eq!(
+        response.plan.unwrap().queue_item_id(),
+        Some(case.queue[1].id)
+    );
+}
+
+#[test]
+fn class_c_confirmed_item_waits_for_the_profile_class_c_timeout_after_its_tx_ack() {
+    let mut case = Case::new(V1_0);
+    case.profile.class_c_timeout = Duration::from_secs(12);
+    case.queue = vec![item(10, true, b"ack me")];
+    let plan = class_c(&case, &[rx(GW1, 8.0, -70)]).unwrap().plan.unwrap();
+    assert_eq!(plan.tx_ack.pending_timeout, Some(Duration::from_secs(12)));
+    let TxAckOutcome::Transmitted(sent) =
+        downlink::handle_tx_ack(case.now, &plan.tx_ack, &ack(&plan, &[gw::TxAckStatus::Ok]))
+            .unwrap()
+    else {
+        panic!("transmitted")
+    };
+    assert_eq!(
+        sent.queue,
+        Some(QueueUpdate::SetPending {
+            id: case.queue[0].id,
+            f_cnt_down: 7,
+            timeout_after: Some(case.now + Duration::from_secs(12)),
+        })
+    );
+    let mut session = case.session.clone();
+    sent.apply(&mut session);
+    assert_eq!(session.n_f_cnt_down, 8);
+    assert!(sent.event.is_some(), "a txack event");
+}
+
+#[test]
+fn class_c_empty_queue_gives_no_plan() {
+    let case = Case::new(V1_0);
+    let response = class_c(&case, &[rx(GW1, 8.0, -70)]).unwrap();
+    assert_eq!((response.plan, response.discarded.len()), (None, 0));
+}

@@ -56,6 +56,10 @@ on_both_backends!(
     lists_search_order_and_count,
     users_and_memberships,
     api_keys_are_global_or_per_tenant,
+    class_c_claim_takes_only_due_class_c_devices_with_items,
+    class_c_claim_leases_the_devices_it_returns,
+    concurrent_class_c_claims_never_return_a_device_twice,
+    session_writes_keep_the_gateway_rx_info_and_the_class_a_lock,
 );
 
 /// The devices of a device list, without their profile names.
@@ -867,6 +871,8 @@ async fn batched_fcnt_updates_are_each_a_compare_and_swap(db: &TestDb) {
         expected_f_cnt_up: expected,
         session: &next[i],
         seen_at: Some(seen),
+        gateway_rx_info: None,
+        scheduler_run_after: None,
     };
     // Device 1 as read, device 2 read stale, device 3 twice in one batch,
     // and a device that does not exist.
@@ -882,6 +888,8 @@ async fn batched_fcnt_updates_are_each_a_compare_and_swap(db: &TestDb) {
                 expected_f_cnt_up: 0,
                 session: &ghost,
                 seen_at: None,
+                gateway_rx_info: None,
+                scheduler_run_after: None,
             },
         ])
         .await
@@ -1596,4 +1604,229 @@ async fn unknown_url_schemes_are_refused_without_echoing_the_url() {
         "{err:?}"
     );
     assert!(!err.to_string().contains("secret"));
+}
+
+// ---------------------------------------------------------------------------
+// The class C scheduler's claim
+
+/// A stored class C device with a session (and `items` unsent queue
+/// items).
+async fn class_c_device(s: &Storage, f: &Fixture, n: u64, items: usize) -> Device {
+    let mut d = f.device(eui(n));
+    d.enabled_class = DeviceClass::C;
+    d.session = Some(session(0x2601_0000 + n as u32, 10));
+    s.create_device(&d).await.unwrap();
+    for _ in 0..items {
+        s.enqueue(&QueueItem::new(d.dev_eui, 10, false, vec![1]))
+            .await
+            .unwrap();
+    }
+    d
+}
+
+async fn claim(s: &Storage, now: SystemTime, limit: usize) -> Vec<Eui64> {
+    let mut claimed = s
+        .claim_class_c_devices(now, now + Duration::from_secs(2), limit)
+        .await
+        .unwrap();
+    claimed.sort();
+    claimed
+}
+
+async fn class_c_claim_takes_only_due_class_c_devices_with_items(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let now = micros(SystemTime::now());
+    let due = class_c_device(s, &f, 1, 2).await;
+    // Class A, with an item.
+    let mut class_a = class_c_device(s, &f, 2, 1).await;
+    class_a.enabled_class = DeviceClass::A;
+    s.update_device(&class_a).await.unwrap();
+    // Class C without items.
+    class_c_device(s, &f, 3, 0).await;
+    // Class C with an item, no session.
+    s.set_session(class_c_device(s, &f, 4, 1).await.dev_eui, None)
+        .await
+        .unwrap();
+    // Disabled.
+    let mut disabled = class_c_device(s, &f, 5, 1).await;
+    disabled.is_disabled = true;
+    s.update_device(&disabled).await.unwrap();
+    // Locked (a class A or class C downlink in flight).
+    let locked = class_c_device(s, &f, 6, 1).await;
+    s.set_scheduler_run_after(locked.dev_eui, now + Duration::from_secs(1))
+        .await
+        .unwrap();
+    // A confirmed item waiting for its ACK, and one whose wait is over.
+    for (n, timeout) in [
+        (7, now + Duration::from_secs(5)),
+        (8, now - Duration::from_secs(1)),
+    ] {
+        let d = class_c_device(s, &f, n, 0).await;
+        let mut item = QueueItem::new(d.dev_eui, 10, true, vec![1]);
+        item.is_pending = true;
+        item.f_cnt_down = Some(3);
+        item.timeout_after = Some(timeout);
+        s.enqueue(&item).await.unwrap();
+        s.enqueue(&QueueItem::new(d.dev_eui, 10, false, vec![2]))
+            .await
+            .unwrap();
+    }
+    // A lock that has run out.
+    let unlocked = class_c_device(s, &f, 9, 1).await;
+    s.set_scheduler_run_after(unlocked.dev_eui, now - Duration::from_millis(1))
+        .await
+        .unwrap();
+
+    assert_eq!(claim(s, now, 100).await, [due.dev_eui, eui(8), eui(9)]);
+    // The locked device comes due when its lock ends.
+    assert_eq!(
+        claim(s, now + Duration::from_secs(1), 100).await,
+        [locked.dev_eui]
+    );
+    assert!(
+        s.claim_class_c_devices(now, now, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn class_c_claim_leases_the_devices_it_returns(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let now = micros(SystemTime::now());
+    for n in 1..=3 {
+        class_c_device(s, &f, n, 1).await;
+    }
+    // The limit, the longest-waiting (never claimed) first.
+    let first = claim(s, now, 2).await;
+    assert_eq!(first, [eui(1), eui(2)]);
+    assert_eq!(
+        s.scheduler_run_after(eui(1)).await.unwrap(),
+        Some(now + Duration::from_secs(2))
+    );
+    assert_eq!(s.scheduler_run_after(eui(3)).await.unwrap(), None);
+    assert_eq!(claim(s, now, 10).await, [eui(3)]);
+    // Leased: nothing is due until the lease ends.
+    assert!(claim(s, now + Duration::from_secs(1), 10).await.is_empty());
+    assert_eq!(
+        claim(s, now + Duration::from_secs(2), 10).await,
+        [eui(1), eui(2), eui(3)]
+    );
+    // An unknown device has no lease to set.
+    assert_not_found(
+        s.set_scheduler_run_after(eui(99), now).await,
+        Object::Device(eui(99)),
+    );
+}
+
+async fn concurrent_class_c_claims_never_return_a_device_twice(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    const DEVICES: u64 = 40;
+    for n in 1..=DEVICES {
+        class_c_device(s, &f, n, 1).await;
+    }
+    let mut now = micros(SystemTime::now());
+    for round in 0..3 {
+        let barrier = Arc::new(tokio::sync::Barrier::new(4));
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.claim_class_c_devices(now, now + Duration::from_secs(2), 15)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            let claimed = task.await.unwrap();
+            assert!(claimed.len() <= 15);
+            all.extend(claimed);
+        }
+        // SKIP LOCKED may leave a device to the next run, never give it twice.
+        all.extend(
+            s.claim_class_c_devices(now, now + Duration::from_secs(2), 100)
+                .await
+                .unwrap(),
+        );
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            all.len(),
+            "round {round}: a device claimed twice"
+        );
+        assert_eq!(all.len() as u64, DEVICES, "round {round}");
+        now += Duration::from_secs(3);
+    }
+}
+
+async fn session_writes_keep_the_gateway_rx_info_and_the_class_a_lock(db: &TestDb) {
+    use ns_core::model::DeviceGatewayRxInfo;
+    use packet_forwarder::gw;
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let d = class_c_device(s, &f, 1, 1).await;
+    assert_eq!(s.device_gateway_rx_info(d.dev_eui).await.unwrap(), None);
+    let heard = [
+        gw::UplinkRxInfo {
+            gateway_id: "0101010101010101".into(),
+            rssi: -70,
+            snr: 7.5,
+            board: 1,
+            antenna: 2,
+            context: vec![1, 2, 3, 4],
+            ..Default::default()
+        },
+        gw::UplinkRxInfo {
+            gateway_id: "0202020202020202".into(),
+            rssi: -100,
+            snr: -3.25,
+            ..Default::default()
+        },
+    ];
+    let rx_info = DeviceGatewayRxInfo::from_rx_infos("eu868", 5, &heard);
+    let lock = micros(SystemTime::now() + Duration::from_secs(5));
+    let next = session(0x2601_0001, 11);
+    let update = SessionUpdate {
+        gateway_rx_info: Some(&rx_info),
+        scheduler_run_after: Some(lock),
+        ..SessionUpdate::new(d.dev_eui, 10, &next)
+    };
+    assert_eq!(s.update_sessions_if_fcnt(&[update]).await.unwrap(), [true]);
+    assert_eq!(
+        s.device_gateway_rx_info(d.dev_eui).await.unwrap().as_ref(),
+        Some(&rx_info)
+    );
+    assert_eq!(s.scheduler_run_after(d.dev_eui).await.unwrap(), Some(lock));
+    // A write without them (a TX ack's counters) keeps both.
+    assert!(
+        s.update_session_if_fcnt(d.dev_eui, 11, &session(0x2601_0001, 11))
+            .await
+            .unwrap()
+    );
+    let found = s.scheduled_devices(&[d.dev_eui, eui(99)]).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].device.dev_eui, d.dev_eui);
+    assert_eq!(found[0].profile.id, f.profile.id);
+    assert_eq!(found[0].gateway_rx_info.as_ref(), Some(&rx_info));
+    assert_eq!(s.scheduler_run_after(d.dev_eui).await.unwrap(), Some(lock));
+    // A refused write (stale FCntUp) changes neither.
+    let other = DeviceGatewayRxInfo::from_rx_infos("eu868", 0, &heard[1..]);
+    let stale = SessionUpdate {
+        gateway_rx_info: Some(&other),
+        ..SessionUpdate::new(d.dev_eui, 10, &next)
+    };
+    assert_eq!(s.update_sessions_if_fcnt(&[stale]).await.unwrap(), [false]);
+    assert_eq!(
+        s.device_gateway_rx_info(d.dev_eui).await.unwrap().as_ref(),
+        Some(&rx_info)
+    );
+    assert!(s.scheduled_devices(&[]).await.unwrap().is_empty());
 }

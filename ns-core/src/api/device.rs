@@ -734,6 +734,9 @@ impl DeviceService for DeviceApi {
             s.storage.flush_queue(dev_eui).await.map_err(status)?;
         }
         s.storage.enqueue(&item).await.map_err(status)?;
+        if let Some(listener) = &s.listener {
+            listener.queue_changed(dev_eui);
+        }
         Ok(Response::new(api::EnqueueDeviceQueueItemResponse {
             id: item.id.to_string(),
         }))

@@ -38,6 +38,9 @@ pub trait ChangeListener: Send + Sync {
     fn device_changed(&self, dev_eui: Eui64, dev_addr: Option<DevAddr>);
     /// A device profile changed or was deleted.
     fn device_profile_changed(&self, id: Uuid);
+    /// An item was enqueued for a device: a class C device may be sent it
+    /// at once. The default ignores it.
+    fn queue_changed(&self, _dev_eui: Eui64) {}
 }
 
 /// Counters of the API, for `/metrics`: calls answered, by gRPC status

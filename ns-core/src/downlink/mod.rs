@@ -143,9 +143,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod class_c;
 mod frame;
 mod gateway;
 mod tx_ack;
+
+pub use class_c::{ClassCRequest, ClassCResponse, class_c_downlink};
 
 pub use gateway::{GatewayCandidate, rank_gateways, select_downlink_gateway};
 
@@ -475,22 +478,35 @@ pub fn plan_windows(
             }
         }
     };
-    // The device's Regional Parameters revision sets what it can receive.
-    let limits = lorawan::region::params(params.region, profile.reg_params_revision);
-    let dwell_time = network.downlink_dwell_time_400ms || session.downlink_dwell_time_400ms;
     windows
         .into_iter()
         .map(|(window, rx)| {
-            let max = limits
-                .max_payload(rx.dr, dwell_time, network.repeater_compatible)
-                .ok_or(DownlinkError::NoMaxPayload { dr: rx.dr })?;
             Ok(PlannedWindow {
                 window,
                 rx,
-                max_payload: max.n.into(),
+                max_payload: max_payload(session, profile, network, rx.dr)?,
             })
         })
         .collect()
+}
+
+/// The largest FRMPayload (empty FOpts) the device receives at `dr`: the
+/// region's N for the profile's Regional Parameters revision, with the
+/// 400 ms dwell-time table when the network or the session has it on, the
+/// repeater table when the network is repeater-compatible.
+fn max_payload(
+    session: &DeviceSession,
+    profile: &DeviceProfile,
+    network: &Network,
+    dr: u8,
+) -> Result<usize, DownlinkError> {
+    // The device's Regional Parameters revision sets what it can receive.
+    let limits = lorawan::region::params(network.params.region, profile.reg_params_revision);
+    let dwell_time = network.downlink_dwell_time_400ms || session.downlink_dwell_time_400ms;
+    limits
+        .max_payload(dr, dwell_time, network.repeater_compatible)
+        .map(|max| max.n.into())
+        .ok_or(DownlinkError::NoMaxPayload { dr })
 }
 
 /// ChirpStack's RX2 preference, only once the device uses the network's RX

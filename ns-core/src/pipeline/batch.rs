@@ -15,7 +15,7 @@ use lorawan::{DevAddr, Eui64};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::model::{Device, DeviceProfile, DeviceSession, QueueItem};
+use crate::model::{Device, DeviceGatewayRxInfo, DeviceProfile, DeviceSession, QueueItem};
 use crate::storage::{SessionUpdate, Storage};
 
 /// The most requests one call takes.
@@ -61,9 +61,36 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 }
 
-/// A conditional session write: device, the `f_cnt_up` read, the session,
-/// the new `last_seen_at`.
-pub(super) type SessionWrite = (Eui64, u32, DeviceSession, Option<SystemTime>);
+/// A conditional session write ([`SessionUpdate`], owned).
+#[derive(Debug, Clone)]
+pub(super) struct SessionWrite {
+    /// The device.
+    pub(super) dev_eui: Eui64,
+    /// The `f_cnt_up` the session was read with.
+    pub(super) expected_f_cnt_up: u32,
+    /// The session to store.
+    pub(super) session: DeviceSession,
+    /// The new `last_seen_at`, if any.
+    pub(super) seen_at: Option<SystemTime>,
+    /// The gateways that heard the uplink, if any.
+    pub(super) gateway_rx_info: Option<DeviceGatewayRxInfo>,
+    /// A new `scheduler_run_after` (the class A lock), if any.
+    pub(super) scheduler_run_after: Option<SystemTime>,
+}
+
+impl SessionWrite {
+    /// A write of `session` alone.
+    pub(super) fn new(dev_eui: Eui64, expected_f_cnt_up: u32, session: DeviceSession) -> Self {
+        Self {
+            dev_eui,
+            expected_f_cnt_up,
+            session,
+            seen_at: None,
+            gateway_rx_info: None,
+            scheduler_run_after: None,
+        }
+    }
+}
 
 /// Session writes in one statement each batch: `Some(made)`, or `None`
 /// when storage failed (logged).
@@ -73,11 +100,13 @@ pub(super) fn session_writer(storage: Storage) -> Batcher<SessionWrite, Option<b
         async move {
             let updates: Vec<SessionUpdate<'_>> = writes
                 .iter()
-                .map(|(dev_eui, expected, session, seen_at)| SessionUpdate {
-                    dev_eui: *dev_eui,
-                    expected_f_cnt_up: *expected,
-                    session,
-                    seen_at: *seen_at,
+                .map(|w| SessionUpdate {
+                    dev_eui: w.dev_eui,
+                    expected_f_cnt_up: w.expected_f_cnt_up,
+                    session: &w.session,
+                    seen_at: w.seen_at,
+                    gateway_rx_info: w.gateway_rx_info.as_ref(),
+                    scheduler_run_after: w.scheduler_run_after,
                 })
                 .collect();
             match storage.update_sessions_if_fcnt(&updates).await {

@@ -85,12 +85,15 @@ impl CommandQueue {
             application_id: topic.application_id,
             dev_eui: topic.dev_eui,
         };
-        match storage.get_device(topic.dev_eui).await {
-            Ok(device) if device.application_id == topic.application_id => {}
+        let class = match storage.get_device(topic.dev_eui).await {
+            Ok(device) if device.application_id == topic.application_id => device.enabled_class,
             Ok(_) | Err(StorageError::NotFound(_)) => return Err(no_such_device()),
             Err(e) => return Err(e.into()),
-        }
+        };
         storage.enqueue(&item).await?;
+        if class == crate::model::DeviceClass::C {
+            self.shared.scheduler_wake.notify_one();
+        }
         Ok(item)
     }
 }

@@ -56,6 +56,14 @@ pub struct PipelineCounters {
     pub commands_enqueued: AtomicU64,
     /// Integration commands refused (malformed, unknown device).
     pub commands_rejected: AtomicU64,
+    /// Class C devices the scheduler claimed (each due a downlink).
+    pub scheduler_devices_claimed: AtomicU64,
+    /// Class C downlinks the scheduler handed to a gateway backend (also
+    /// in `downlinks_sent`).
+    pub scheduler_downlinks_sent: AtomicU64,
+    /// Scheduler runs or claimed devices that sent nothing because of an
+    /// error (storage, no gateway heard the device, no backend).
+    pub scheduler_errors: AtomicU64,
     /// Time from a frame's first copy to its `up` event, by bucket.
     pub uplink_latency: LatencyHistogram,
     uplink_rejections: Mutex<RejectCounts>,
@@ -67,6 +75,10 @@ pub struct PipelineCounters {
 impl PipelineCounters {
     pub(super) fn bump(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn add(&self, counter: &AtomicU64, n: usize) {
+        counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub(super) fn reject_uplink(&self, reason: &'static str) {
@@ -149,6 +161,15 @@ impl PipelineCounters {
             ("ns_storage_errors_total", &self.storage_errors),
             ("ns_commands_enqueued_total", &self.commands_enqueued),
             ("ns_commands_rejected_total", &self.commands_rejected),
+            (
+                "ns_scheduler_devices_claimed_total",
+                &self.scheduler_devices_claimed,
+            ),
+            (
+                "ns_scheduler_downlinks_sent_total",
+                &self.scheduler_downlinks_sent,
+            ),
+            ("ns_scheduler_errors_total", &self.scheduler_errors),
         ];
         let mut out: Vec<_> = plain
             .into_iter()

@@ -64,6 +64,7 @@ mod commands;
 mod counters;
 mod downlink;
 mod join;
+mod scheduler;
 mod uplink;
 
 use std::collections::HashMap;
@@ -73,12 +74,12 @@ use std::time::{Duration, SystemTime};
 use lorawan::region::Network;
 use lorawan::{Eui64, NetId};
 use packet_forwarder::gw;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::adr::AdrRegistry;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Scheduler};
 use crate::dedup::{DedupConfig, Deduplicator, UplinkFrameSet};
 use crate::downlink::{DownlinkSettings, TxAckContext};
 use crate::gateway_backend::{GatewayBackend, GatewayEvent};
@@ -122,6 +123,9 @@ pub struct PipelineSettings {
     pub allow_unknown_gateways: bool,
     /// The enabled regions, by id.
     pub regions: HashMap<String, RegionSettings>,
+    /// `network.scheduler`: the class C scheduler's interval, batch size
+    /// and locks.
+    pub scheduler: Scheduler,
 }
 
 /// One enabled region configuration.
@@ -174,6 +178,7 @@ impl PipelineSettings {
             get_downlink_data_delay: config.network.get_downlink_data_delay,
             allow_unknown_gateways: config.gateway.allow_unknown_gateways,
             regions,
+            scheduler: config.network.scheduler.clone(),
         })
     }
 }
@@ -395,12 +400,18 @@ impl Pipeline {
             queue_reads: batch::queue_reader(storage.clone()),
             counters: Arc::new(PipelineCounters::default()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            scheduler_wake: Arc::new(Notify::new()),
         });
         let task = tokio::spawn(run(Arc::clone(&shared), dedup, rx));
+        let scheduler = tokio::spawn(scheduler::run(
+            Arc::clone(&shared),
+            Arc::clone(&shared.scheduler_wake),
+        ));
         PipelineHandle {
             input: tx,
             shared,
             task,
+            scheduler,
             forwarders: Mutex::new(Vec::new()),
         }
     }
@@ -419,6 +430,10 @@ impl crate::api::ChangeListener for CacheInvalidator {
     fn device_profile_changed(&self, _id: uuid::Uuid) {
         self.0.cache.invalidate_all();
     }
+
+    fn queue_changed(&self, _dev_eui: Eui64) {
+        self.0.scheduler_wake.notify_one();
+    }
 }
 
 /// A running pipeline.
@@ -427,6 +442,7 @@ pub struct PipelineHandle {
     input: mpsc::Sender<Input>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
     forwarders: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -491,6 +507,7 @@ impl PipelineHandle {
             }
         }
         self.task.abort();
+        self.scheduler.abort();
         let slots = Arc::clone(&self.shared.slots);
         let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(wait, slots.acquire_many(all)).await;
@@ -518,6 +535,8 @@ struct Shared {
     queue_reads: batch::Batcher<Eui64, Option<Vec<crate::model::QueueItem>>>,
     counters: Arc<PipelineCounters>,
     slots: Arc<Semaphore>,
+    /// Runs the class C scheduler before its next tick (an item enqueued).
+    scheduler_wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Shared {

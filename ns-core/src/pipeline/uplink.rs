@@ -7,14 +7,15 @@ use tracing::{debug, warn};
 
 use lorawan::DevAddr;
 
+use super::batch::SessionWrite;
 use super::{PendingDownlink, PendingKind, RegionSettings, Shared, cache};
 use crate::dedup::UplinkFrameSet;
-use crate::downlink::{self, ClassARequest, DiscardReason, UplinkContext};
+use crate::downlink::{self, ClassARequest, DiscardReason, DiscardedItem, UplinkContext};
 use crate::integration::{
     self, DeviceInfo, Event, LogCode, LogLevel, ack_event, log_event, status_event, uplink_event,
 };
 use crate::mac::{self, MacOutcome};
-use crate::model::{Device, DeviceProfile};
+use crate::model::{Device, DeviceGatewayRxInfo, DeviceProfile};
 use crate::uplink::{self, DataUplink, FCntCheck, RejectReason, Rejection};
 
 /// FOpts carry at most 15 bytes of MAC commands.
@@ -57,12 +58,22 @@ impl Shared {
                 Err(rejection) => return self.reject_data_uplink(rejection, &set, now).await,
             };
             let mac_outcome = mac::handle_data_uplink(now, &mut up, &self.settings.mac);
-            let write = (
-                up.device.dev_eui,
-                up.stored_f_cnt_up,
-                up.session.clone(),
-                Some(now),
-            );
+            // The gateways for class C downlinks, and the class A lock: the
+            // scheduler leaves the device alone while this uplink's answer
+            // is planned and sent.
+            let write = SessionWrite {
+                seen_at: Some(now),
+                gateway_rx_info: Some(DeviceGatewayRxInfo::from_rx_infos(
+                    up.region_config_id.clone(),
+                    up.tx_params.dr,
+                    &up.rx_infos,
+                )),
+                scheduler_run_after: now.checked_add(
+                    self.settings.get_downlink_data_delay
+                        + self.settings.scheduler.class_a_lock_duration,
+                ),
+                ..SessionWrite::new(up.device.dev_eui, up.stored_f_cnt_up, up.session.clone())
+            };
             match self.session_writes.call(write).await.flatten() {
                 Some(true) => {
                     self.cache.put_session(up.device.dev_eui, &up.session);
@@ -316,43 +327,21 @@ impl Shared {
                 return;
             }
         };
-        for discarded in &response.discarded {
-            if let Err(error) = self.storage.delete_queue_item(discarded.id).await {
-                warn!(%error, %dev_eui, "discarded queue item not deleted");
-            }
-            let event = match discarded.reason {
-                DiscardReason::NotAcknowledged => Event::Ack(ack_event(
-                    info.clone(),
-                    up.deduplication_id,
-                    now,
-                    discarded.id,
-                    false,
-                    discarded.f_cnt_down.unwrap_or_default(),
-                )),
-                reason => {
-                    let Some(code) = reason.log_code().and_then(LogCode::from_str_name) else {
-                        warn!(%dev_eui, reason = reason.description(), "queue item discarded");
-                        continue;
-                    };
-                    Event::Log(log_event(
-                        info.clone(),
-                        now,
-                        LogLevel::Error,
-                        code,
-                        reason.description(),
-                        BTreeMap::from([("queue_item_id".to_owned(), discarded.id.to_string())]),
-                    ))
-                }
-            };
-            self.publish(event);
-        }
+        self.drop_discarded(
+            dev_eui,
+            &info,
+            up.deduplication_id,
+            now,
+            &response.discarded,
+        )
+        .await;
         let Some(plan) = response.plan else {
             return;
         };
         if !requests.is_empty() {
             // The requests are pending from now on: store them, guarded by
             // the FCntUp this uplink stored.
-            let write = (dev_eui, session.f_cnt_up, session.clone(), None);
+            let write = SessionWrite::new(dev_eui, session.f_cnt_up, session.clone());
             match self.session_writes.call(write).await.flatten() {
                 Some(true) => self.cache.put_session(dev_eui, &session),
                 Some(false) => {
@@ -378,6 +367,48 @@ impl Shared {
         );
         if !self.send(&up.region_config_id, &plan.frame, Some(dev_eui)) {
             self.forget(downlink_id);
+        }
+    }
+
+    /// Deletes the queue items a plan dropped, each with its `ack`
+    /// (`acknowledged = false`) or `log` event.
+    pub(super) async fn drop_discarded(
+        &self,
+        dev_eui: lorawan::Eui64,
+        info: &DeviceInfo,
+        deduplication_id: uuid::Uuid,
+        now: SystemTime,
+        discarded: &[DiscardedItem],
+    ) {
+        for discarded in discarded {
+            if let Err(error) = self.storage.delete_queue_item(discarded.id).await {
+                warn!(%error, %dev_eui, "discarded queue item not deleted");
+            }
+            let event = match discarded.reason {
+                DiscardReason::NotAcknowledged => Event::Ack(ack_event(
+                    info.clone(),
+                    deduplication_id,
+                    now,
+                    discarded.id,
+                    false,
+                    discarded.f_cnt_down.unwrap_or_default(),
+                )),
+                reason => {
+                    let Some(code) = reason.log_code().and_then(LogCode::from_str_name) else {
+                        warn!(%dev_eui, reason = reason.description(), "queue item discarded");
+                        continue;
+                    };
+                    Event::Log(log_event(
+                        info.clone(),
+                        now,
+                        LogLevel::Error,
+                        code,
+                        reason.description(),
+                        BTreeMap::from([("queue_item_id".to_owned(), discarded.id.to_string())]),
+                    ))
+                }
+            };
+            self.publish(event);
         }
     }
 

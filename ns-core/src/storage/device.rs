@@ -19,7 +19,7 @@ use super::rows::{
 use super::{
     ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, with_pool,
 };
-use crate::model::{Device, DeviceKeys, DeviceProfile, DeviceSession};
+use crate::model::{Device, DeviceGatewayRxInfo, DeviceKeys, DeviceProfile, DeviceSession};
 
 /// The highest JoinNonce (24 bits).
 const JOIN_NONCE_MAX: u32 = 0xff_ffff;
@@ -50,6 +50,27 @@ pub struct SessionUpdate<'a> {
     pub session: &'a DeviceSession,
     /// The device's new `last_seen_at`, if any.
     pub seen_at: Option<SystemTime>,
+    /// The gateways that heard the uplink, if any: the class C scheduler's
+    /// downlink path. `None` keeps the stored set.
+    pub gateway_rx_info: Option<&'a DeviceGatewayRxInfo>,
+    /// A new `scheduler_run_after` (the class A lock), if any. `None`
+    /// keeps the stored one.
+    pub scheduler_run_after: Option<SystemTime>,
+}
+
+impl<'a> SessionUpdate<'a> {
+    /// An update of `dev_eui`'s session read with `expected_f_cnt_up`,
+    /// changing nothing else.
+    pub fn new(dev_eui: Eui64, expected_f_cnt_up: u32, session: &'a DeviceSession) -> Self {
+        Self {
+            dev_eui,
+            expected_f_cnt_up,
+            session,
+            seen_at: None,
+            gateway_rx_info: None,
+            scheduler_run_after: None,
+        }
+    }
 }
 
 /// Inserts the device `$device` through `$executor` (a pool or a
@@ -321,10 +342,8 @@ impl Storage {
         seen_at: Option<SystemTime>,
     ) -> Result<bool, StorageError> {
         let update = SessionUpdate {
-            dev_eui,
-            expected_f_cnt_up,
-            session,
             seen_at,
+            ..SessionUpdate::new(dev_eui, expected_f_cnt_up, session)
         };
         let made = self.update_sessions_if_fcnt(&[update]).await?;
         Ok(made.first().copied().unwrap_or(false))
@@ -352,9 +371,10 @@ impl Storage {
             return Ok(results);
         }
         let row = self.dialect(
-            "(?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
             "(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS jsonb), \
-             CAST(? AS bytea), CAST(? AS timestamptz))",
+             CAST(? AS bytea), CAST(? AS timestamptz), CAST(? AS jsonb), \
+             CAST(? AS timestamptz))",
         );
         let mut n = 1;
         let rows: Vec<String> = unique
@@ -374,9 +394,12 @@ impl Storage {
             })
             .collect();
         let sql = format!(
-            "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen) AS (VALUES {}) \
+            "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen, rx_info, run_after) \
+             AS (VALUES {}) \
              UPDATE device SET updated_at = $1, f_cnt_up = v.f_cnt_up, \
-             device_session = v.session, last_seen_at = COALESCE(v.seen, device.last_seen_at) \
+             device_session = v.session, last_seen_at = COALESCE(v.seen, device.last_seen_at), \
+             gateway_rx_info = COALESCE(v.rx_info, device.gateway_rx_info), \
+             scheduler_run_after = COALESCE(v.run_after, device.scheduler_run_after) \
              FROM v WHERE device.dev_eui = v.dev_eui AND device.f_cnt_up = v.expected \
              AND device.dev_addr = v.dev_addr AND device.device_session IS NOT NULL \
              RETURNING device.dev_eui",
@@ -392,7 +415,9 @@ impl Storage {
                     .bind(db_u32(u.session.f_cnt_up))
                     .bind(Json(u.session))
                     .bind(db_dev_addr(u.session.dev_addr))
-                    .bind(u.seen_at.map(db_time));
+                    .bind(u.seen_at.map(db_time))
+                    .bind(u.gateway_rx_info.map(Json))
+                    .bind(u.scheduler_run_after.map(db_time));
             }
             query.fetch_all(pool).await
         })

@@ -60,6 +60,7 @@ pub mod integration;
 mod list;
 mod queue;
 mod rows;
+mod scheduler;
 mod search;
 mod tenancy;
 mod user;
@@ -67,6 +68,7 @@ mod user;
 pub use device::SessionUpdate;
 pub use error::{NonceError, Object, StorageError};
 pub use list::{ListQuery, OrderBy, Page};
+pub use scheduler::ScheduledDevice;
 pub use search::{DevicesSummary, Found, GatewaysSummary, Scope, seen_within};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -613,6 +613,38 @@ impl Device {
             radio.frequency,
             Duration::from_secs(self.rx1_delay.into()),
         )?;
+        self.read_data(item, Duration::from_secs(self.rx1_delay.into()))
+    }
+
+    /// Reads a class C data downlink: sent at once (`Immediately`) on the
+    /// device's RX2 frequency, where a class C device listens between
+    /// uplinks; then as [`Self::receive`].
+    pub fn receive_class_c(&mut self, frame: &gw::DownlinkFrame) -> Result<Downlink, DeviceError> {
+        let item = frame.items.first().ok_or(DeviceError::NoItem)?;
+        let tx = item.tx_info.as_ref().ok_or(DeviceError::NoItem)?;
+        let immediately = matches!(
+            tx.timing.as_ref().and_then(|t| t.parameters),
+            Some(gw::timing::Parameters::Immediately(_))
+        );
+        if !immediately || frame.items.len() != 1 {
+            return Err(DeviceError::Window {
+                frequency: tx.frequency,
+                delay: Duration::MAX,
+                expected_frequency: self.rx2_frequency,
+                expected_delay: Duration::ZERO,
+            });
+        }
+        self.check_window(item, self.rx2_frequency, Duration::ZERO)?;
+        self.read_data(item, Duration::ZERO)
+    }
+
+    /// Reads a data downlink whose window was checked: DevAddr, MIC,
+    /// FCntDown, then the payloads; applies its MAC commands.
+    fn read_data(
+        &mut self,
+        item: &gw::DownlinkFrameItem,
+        delay: Duration,
+    ) -> Result<Downlink, DeviceError> {
         let tx = item.tx_info.as_ref().ok_or(DeviceError::NoItem)?;
         let session = self.session.clone().ok_or(DeviceError::NotJoined)?;
         let view = DataFrame::new_checked(&item.phy_payload)?;
@@ -715,7 +747,7 @@ impl Device {
             mac_commands,
             mac_in_f_opts,
             frequency: tx.frequency,
-            delay: Duration::from_secs(self.rx1_delay.into()),
+            delay,
         })
     }
 

@@ -1,0 +1,269 @@
+//! Class C end to end: a device that listens continuously gets its queue
+//! items from the pipeline's scheduler, at once, in RX2, through the gateway
+//! that heard its last uplink — no uplink needed to carry them.
+//!
+//! The scheduler runs on its default 1 s interval; the class A lock is
+//! shortened so that a test need not wait 5 s after the device's uplink.
+
+#[path = "support/device.rs"]
+mod device;
+#[path = "support/fixtures.rs"]
+mod fixtures;
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use lorawan::{DevAddr, Eui64};
+use ns_core::integration::{Event, EventKind};
+use ns_core::model::{DeviceClass, DeviceSession, ExtraChannel, MacVersion};
+use ns_core::pipeline::PipelineCounters;
+use packet_forwarder::gw;
+
+use device::{Device, Up, keys_10};
+use fixtures::{GW1, GW2};
+use harness::{Harness, Heard, config, heard};
+
+/// EU868's RX2 frequency (the session's, as activation leaves it).
+const RX2_FREQUENCY: u32 = 869_525_000;
+
+/// The harness with the class A lock at 300 ms and the class C lock at
+/// 500 ms (defaults: 5 s each); the scheduler's interval stays 1 s.
+async fn start() -> Harness {
+    Harness::with_config(&config(
+        "[network.scheduler]\nclass_a_lock_duration = \"300ms\"\n\
+         class_c_lock_duration = \"500ms\"\n",
+    ))
+    .await
+}
+
+/// A class C ABP device (LoRaWAN 1.0.3, the network's eight channels, so
+/// that no NewChannelReq is owed), stored with its session.
+async fn class_c_device(h: &Harness, dev_eui: u64, dev_addr: u32) -> Device {
+    let keys = keys_10([0x11; 16], [0x22; 16]);
+    let dev_addr = DevAddr::from_u32(dev_addr);
+    let mut dev = Device::abp(MacVersion::V1_0_3, Eui64::from_u64(dev_eui), dev_addr, keys);
+    let mut session =
+        DeviceSession::new(dev_addr, MacVersion::V1_0_3, keys, "eu868", device::eu868());
+    for frequency in [
+        867_100_000,
+        867_300_000,
+        867_500_000,
+        867_700_000,
+        867_900_000,
+    ] {
+        dev.channels.push(Some(device::Channel {
+            frequency,
+            min_dr: 0,
+            max_dr: 5,
+            enabled: true,
+        }));
+        session.extra_uplink_channels.push(ExtraChannel {
+            frequency,
+            min_dr: 0,
+            max_dr: 5,
+        });
+    }
+    session.enabled_uplink_channel_indices = (0..8).collect();
+    let mut record = h.provision_abp(&dev, &session).await;
+    record.enabled_class = DeviceClass::C;
+    h.storage.update_device(&record).await.unwrap();
+    dev
+}
+
+/// One uplink heard by `heard`, and the class A answer if one comes (MAC
+/// commands), read by the device and acknowledged by the gateway.
+async fn uplink(h: &mut Harness, dev: &mut Device, heard: &[Heard<'_>]) {
+    h.uplink(dev, &Up::data(2, b"up"), heard).await;
+    if let Some(frame) = h.maybe_downlink().await {
+        dev.receive(&frame)
+            .expect("the device reads the class A answer");
+        h.ack(&frame).await;
+        h.session_where(dev.dev_eui, |s| s.n_f_cnt_down == 1).await;
+    }
+}
+
+/// The next downlink, within `within`.
+async fn downlink_within(h: &mut Harness, within: Duration) -> gw::DownlinkFrame {
+    let started = Instant::now();
+    let frame = h.downlink().await;
+    assert!(
+        started.elapsed() <= within,
+        "the class C downlink took {:?}",
+        started.elapsed()
+    );
+    frame
+}
+
+#[tokio::test]
+async fn class_c_item_enqueued_after_an_uplink_goes_out_at_once_in_rx2() {
+    let mut h = start().await;
+    let mut dev = class_c_device(&h, 0x0c01, 0x2601_0c01).await;
+    // Two gateways heard the uplink; only GW2 with a 10 dB margin (at
+    // SF12 as at SF7).
+    uplink(
+        &mut h,
+        &mut dev,
+        &[
+            Heard {
+                gateway_id: GW1,
+                snr: -15.0,
+                rssi: -115,
+            },
+            heard(GW2),
+        ],
+    )
+    .await;
+    let n_f_cnt_down = h.session(dev.dev_eui).await.n_f_cnt_down;
+    let events_before = h.quiet_events().await;
+    assert!(
+        events_before.iter().all(|e| e.kind() != EventKind::TxAck),
+        "nothing of the queue went out yet"
+    );
+
+    let item = h.enqueue(dev.dev_eui, 5, false, b"lamp on").await;
+    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    assert_eq!(frame.gateway_id, GW2, "the gateway that heard it best");
+    let tx = frame.items[0].tx_info.as_ref().unwrap();
+    assert!(matches!(
+        tx.timing.as_ref().and_then(|t| t.parameters),
+        Some(gw::timing::Parameters::Immediately(_))
+    ));
+    assert_eq!(tx.frequency, RX2_FREQUENCY);
+    let down = dev
+        .receive_class_c(&frame)
+        .unwrap_or_else(|e| panic!("the device reads the class C downlink: {e}"));
+    assert_eq!(
+        (down.f_port, down.data.as_slice()),
+        (Some(5), &b"lamp on"[..])
+    );
+    assert_eq!(down.f_cnt, n_f_cnt_down);
+    assert!(!down.ack && !down.f_pending);
+
+    // Nothing advances before the gateway's TX ack.
+    assert_eq!(h.session(dev.dev_eui).await.n_f_cnt_down, n_f_cnt_down);
+    h.ack(&frame).await;
+    let Event::TxAck(tx_ack) = h.event(EventKind::TxAck).await else {
+        unreachable!()
+    };
+    assert_eq!(tx_ack.queue_item_id, item.id.to_string());
+    assert_eq!(tx_ack.f_cnt_down, n_f_cnt_down);
+    assert_eq!(tx_ack.gateway_id, GW2);
+    h.session_where(dev.dev_eui, |s| s.n_f_cnt_down == n_f_cnt_down + 1)
+        .await;
+    assert!(
+        h.storage
+            .list_queue_items(dev.dev_eui)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let counters = h.handle.counters();
+    assert_eq!(PipelineCounters::get(&counters.scheduler_downlinks_sent), 1);
+    let metrics = counters.snapshot();
+    assert!(
+        metrics
+            .iter()
+            .any(|(name, _, n)| *name == "ns_scheduler_downlinks_sent_total" && *n == 1)
+    );
+    h.no_downlink().await;
+}
+
+#[tokio::test]
+async fn several_items_go_one_per_class_c_lock_with_fpending() {
+    let mut h = start().await;
+    let mut dev = class_c_device(&h, 0x0c02, 0x2601_0c02).await;
+    uplink(&mut h, &mut dev, &[heard(GW1)]).await;
+    h.quiet_events().await;
+    let n_f_cnt_down = h.session(dev.dev_eui).await.n_f_cnt_down;
+    let first = h.enqueue(dev.dev_eui, 5, false, b"one").await;
+    let second = h.enqueue(dev.dev_eui, 5, false, b"two").await;
+
+    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    let down = dev.receive_class_c(&frame).unwrap();
+    assert_eq!(down.data, b"one");
+    assert!(down.f_pending, "another item waits");
+    h.ack(&frame).await;
+    let Event::TxAck(ack) = h.event(EventKind::TxAck).await else {
+        unreachable!()
+    };
+    assert_eq!(ack.queue_item_id, first.id.to_string());
+
+    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    let down = dev.receive_class_c(&frame).unwrap();
+    assert_eq!(down.data, b"two");
+    assert!(!down.f_pending);
+    assert_eq!(
+        down.f_cnt,
+        n_f_cnt_down + 1,
+        "the next FCntDown after the first's TX ack"
+    );
+    h.ack(&frame).await;
+    let Event::TxAck(ack) = h.event(EventKind::TxAck).await else {
+        unreachable!()
+    };
+    assert_eq!(ack.queue_item_id, second.id.to_string());
+}
+
+#[tokio::test]
+async fn unacknowledged_confirmed_class_c_item_times_out_with_the_profile_timeout() {
+    let mut h = start().await;
+    let mut dev = class_c_device(&h, 0x0c03, 0x2601_0c03).await;
+    let record = h.storage.get_device(dev.dev_eui).await.unwrap();
+    let mut profile = h
+        .storage
+        .get_device_profile(record.device_profile_id)
+        .await
+        .unwrap();
+    profile.class_c_timeout = Duration::from_secs(1);
+    h.storage.update_device_profile(&profile).await.unwrap();
+    uplink(&mut h, &mut dev, &[heard(GW1)]).await;
+    h.quiet_events().await;
+
+    let item = h.enqueue(dev.dev_eui, 5, true, b"confirm me").await;
+    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    let down = dev.receive_class_c(&frame).unwrap();
+    assert!(down.confirmed);
+    h.ack(&frame).await;
+    h.event(EventKind::TxAck).await;
+    let pending = h.storage.get_queue_item(item.id).await.unwrap();
+    assert!(pending.is_pending);
+    assert!(pending.timeout_after.is_some());
+
+    // The device never acknowledges: after class_c_timeout the scheduler
+    // drops the item and tells the application.
+    let Event::Ack(ack) = h.event(EventKind::Ack).await else {
+        unreachable!()
+    };
+    assert!(!ack.acknowledged);
+    assert_eq!(ack.queue_item_id, item.id.to_string());
+    h.no_downlink().await;
+}
+
+#[tokio::test]
+async fn class_c_device_that_never_sent_an_uplink_gets_nothing() {
+    let mut h = start().await;
+    let dev = class_c_device(&h, 0x0c04, 0x2601_0c04).await;
+    h.enqueue(dev.dev_eui, 5, false, b"nowhere to go").await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    h.no_downlink().await;
+    assert!(PipelineCounters::get(&h.handle.counters().scheduler_errors) >= 1);
+    assert_eq!(
+        h.storage.list_queue_items(dev.dev_eui).await.unwrap().len(),
+        1,
+        "kept for when a gateway hears the device"
+    );
+}
+
+#[tokio::test]
+async fn class_a_devices_wait_for_their_uplink() {
+    let mut h = start().await;
+    let mut dev = class_c_device(&h, 0x0c05, 0x2601_0c05).await;
+    let mut record = h.storage.get_device(dev.dev_eui).await.unwrap();
+    record.enabled_class = DeviceClass::A;
+    h.storage.update_device(&record).await.unwrap();
+    uplink(&mut h, &mut dev, &[heard(GW1)]).await;
+    h.enqueue(dev.dev_eui, 5, false, b"later").await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    h.no_downlink().await;
+}

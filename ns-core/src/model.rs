@@ -299,6 +299,18 @@ impl DeviceProfile {
             stamps: Stamps::now(),
         }
     }
+
+    /// The class a device of this profile runs once activated (join or
+    /// ABP), ChirpStack's rule: C for a LoRaWAN 1.0 device of a profile
+    /// with `supports_class_c`; otherwise A (a 1.1 device switches with
+    /// DeviceModeInd).
+    pub fn class_at_activation(&self) -> DeviceClass {
+        if self.supports_class_c && !self.mac_version.is_1_1() {
+            DeviceClass::C
+        } else {
+            DeviceClass::A
+        }
+    }
 }
 
 /// A device.
@@ -785,6 +797,23 @@ pub struct NetworkIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lorawan_1_0_devices_of_class_c_profiles_run_class_c_once_activated() {
+        let mut p = DeviceProfile::new(
+            Uuid::nil(),
+            "p",
+            Region::Eu868,
+            MacVersion::V1_0_3,
+            Revision::Rp002_1_0_3,
+        );
+        assert_eq!(p.class_at_activation(), DeviceClass::A);
+        p.supports_class_c = true;
+        assert_eq!(p.class_at_activation(), DeviceClass::C);
+        // 1.1 devices announce it with DeviceModeInd.
+        p.mac_version = MacVersion::V1_1_0;
+        assert_eq!(p.class_at_activation(), DeviceClass::A);
+    }
 
     #[test]
     fn sessions_round_trip_through_json() {

@@ -581,6 +581,12 @@ impl DeviceService for DeviceApi {
             .set_session(dev_eui, Some(&session))
             .await
             .map_err(status)?;
+        let class = profile.class_at_activation();
+        if device.enabled_class != class {
+            let mut changed = device.clone();
+            changed.enabled_class = class;
+            s.storage.update_device(&changed).await.map_err(status)?;
+        }
         if profile.flush_queue_on_activate {
             s.storage.flush_queue(dev_eui).await.map_err(status)?;
         }

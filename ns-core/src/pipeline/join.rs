@@ -10,7 +10,6 @@ use crate::dedup::UplinkFrameSet;
 use crate::downlink::{select_downlink_gateway, uplink_required_snr};
 use crate::integration::{Event, LogCode, LogLevel, join_event, log_event};
 use crate::join::{self, AcceptParams, JoinError, allocate_dev_addr};
-use crate::model::DeviceClass;
 use crate::storage::{NonceError, StorageError};
 use crate::uplink::tx_params;
 
@@ -157,13 +156,7 @@ impl Shared {
         let mut device = device;
         device.join_eui = valid.join_eui();
         device.session = Some(accepted.session.clone());
-        // ChirpStack's rule: a LoRaWAN 1.0 device of a class C profile runs
-        // class C from its join; a 1.1 device says so with DeviceModeInd.
-        device.enabled_class = if profile.supports_class_c && !profile.mac_version.is_1_1() {
-            DeviceClass::C
-        } else {
-            DeviceClass::A
-        };
+        device.enabled_class = profile.class_at_activation();
         let stored = async {
             self.storage.update_device(&device).await?;
             self.storage

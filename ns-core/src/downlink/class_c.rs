@@ -67,7 +67,16 @@ pub struct ClassCResponse {
 }
 
 /// The class C downlink of the device's next queue item, sent at once in
-/// RX2. See the [module documentation](self) for the rules.
+/// RX2.
+///
+/// The rules are ChirpStack's: the session's RX2 frequency and data rate,
+/// `Immediately` timing; the gateway chosen among those that heard the
+/// device's last uplink as for class A ([`select_downlink_gateway`]), with
+/// its board, antenna and `context`; the queue rules of class A (a pending
+/// item past its timeout dropped as not acknowledged, one within it blocks
+/// the queue; expired and too large items dropped; FPending when more
+/// wait); the item alone in the frame, no FCtrl.ACK, no MAC commands; a
+/// confirmed item waits for its ACK up to the profile's `class_c_timeout`.
 ///
 /// `now` decides expiry and timeouts; `rng` picks the gateway among the
 /// good ones and the `downlink_id`.

@@ -1,4 +1,5 @@
-//! Data downlinks answering an uplink (class A), and the gateway's TX ack of
+//! Data downlinks answering an uplink (class A) or sent at once to a
+//! listening device ([`class_c_downlink`]), and the gateway's TX ack of
 //! them, with no I/O.
 //!
 //! After a data uplink is accepted, and the application has had its

@@ -25,6 +25,11 @@
 //!    sent, `join` event.
 //! 5. **TX ack**: the counter used advances, the queue item is deleted or
 //!    marked pending, `txack` or `log` events.
+//! 6. **Class C** (a task of its own, every `network.scheduler.interval`
+//!    and when an item is enqueued): class C devices due a downlink are
+//!    claimed in storage and sent their next queue item at once, in RX2,
+//!    through a gateway of their last uplink ([`crate::downlink::class_c_downlink`]);
+//!    their TX acks are handled as in 5.
 //!
 //! Stats events update the gateway's `last_seen_at`.
 //!

@@ -498,3 +498,45 @@ async fn run_command(running: &Running, text: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap_or(""))
         .unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
+
+/// `examples/class-c-downlinks.toml` through the `run` command, shortened:
+/// class C devices send one uplink (their interval is a minute) and get a
+/// downlink every 6 s each (more than the server's 5 s class C lock), which
+/// the server sends at once on RX2 instead of waiting for an uplink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_class_c_example_gets_its_downlinks_between_uplinks() {
+    let running = Running::start(false).await;
+    let path = format!(
+        "{}/../../examples/class-c-downlinks.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path)
+        .expect("the example")
+        .replace("127.0.0.1:1700", &running.udp.to_string())
+        .replace("127.0.0.1:8080", &running.api.to_string())
+        .replace(
+            "127.0.0.1:1883",
+            &running.broker.expect("the broker").to_string(),
+        )
+        .replace(
+            "duration = \"2m\"",
+            "duration = \"24s\"\nkeepalive = \"1s\"",
+        )
+        .replace("start_spread = \"5s\"", "start_spread = \"1s\"")
+        .replace("interval = \"10s\"", "interval = \"6s\"");
+    let json = run_command(&running, &text).await;
+    // One uplink per device: every downlink came without one.
+    assert_eq!(json["joined"], 5, "{json}");
+    assert_eq!(json["uplinks"], 5, "{json}");
+    let enqueued = json["downlinks_enqueued"].as_u64().unwrap();
+    let delivered = json["downlinks_delivered"].as_u64().unwrap();
+    // Five devices, one every 6 s each for the ~17 s after their joins.
+    assert!(enqueued >= 10, "{json}");
+    // All but those enqueued in the last second or two.
+    assert!(delivered + 5 >= enqueued, "{json}");
+    // Far less than an uplink interval (a minute): the server's locks (5 s
+    // after an uplink, 5 s after a class C downlink) are the only waits.
+    let p50 = json["downlink_latency_p50_ms"].as_f64().unwrap();
+    assert!(p50 < 5_000.0, "{json}");
+    running.finish().await;
+}

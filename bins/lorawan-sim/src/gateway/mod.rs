@@ -290,6 +290,13 @@ pub(crate) async fn start(
     }
 }
 
+fn no_server(gateway_id: Eui64, setting: &str) -> SimError {
+    SimError::Connect {
+        gateway_id,
+        reason: format!("no server for its kind: {setting} is not set"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,12 +331,5 @@ mod tests {
         );
         let back: RxPk = serde_json::from_value(json).unwrap();
         assert_eq!(back, rxpk);
-    }
-}
-
-fn no_server(gateway_id: Eui64, setting: &str) -> SimError {
-    SimError::Connect {
-        gateway_id,
-        reason: format!("no server for its kind: {setting} is not set"),
     }
 }

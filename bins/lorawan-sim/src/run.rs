@@ -158,7 +158,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         "devices": report.devices,
         "joined": report.joined,
         "join_requests": report.join_requests,
-        "uplinks": report.uplinks.len(),
+        "uplinks": report.data_uplinks,
         "confirmed": report.confirmed().0,
         "acknowledged": report.confirmed().1,
         "downlinks_received": report.downlinks_received,
@@ -313,12 +313,19 @@ impl Display {
                     )
                 });
                 self.usage.push(usage);
-                self.bar.println(format!(
+                let line = format!(
                     "rate {:>6}/s (held {:.0}/s): {}{server}",
                     step.rate,
                     step.achieved,
                     delivery_line(&step.delivery)
-                ));
+                );
+                // Not on a terminal the bar is hidden, and so is what it
+                // prints: the step lines go to stdout either way.
+                if self.bar.is_hidden() {
+                    println!("{line}");
+                } else {
+                    self.bar.println(line);
+                }
             }
             _ => {}
         }

@@ -164,7 +164,10 @@ pub struct Report {
     /// Frames gateways heard but could not forward (a full MQTT queue, a
     /// send error).
     pub forward_errors: u64,
-    /// Every data uplink sent, in order.
+    /// Data uplinks sent (repetitions not counted).
+    pub data_uplinks: u64,
+    /// Every data uplink sent, in order; in a paced (load) run, only the
+    /// confirmed ones (the others are only counted, in `data_uplinks`).
     pub uplinks: Vec<SentUplink>,
     /// Each device's state at the end, to resume it in a later run
     /// ([`Device::restore`]).
@@ -182,7 +185,7 @@ impl Report {
             self.devices,
             self.joined,
             self.join_requests,
-            self.uplinks.len(),
+            self.data_uplinks,
             self.repetitions,
             self.uplinks_heard,
             self.uplinks_lost,
@@ -496,6 +499,7 @@ pub async fn run(
             errors: 0,
             join_requests: 0,
             repetitions: 0,
+            data_uplinks: 0,
         };
         let start = rng.jitter(settings.start_spread, 1.0) / 2;
         tasks.push(tokio::spawn(task.run(start)));
@@ -504,6 +508,7 @@ pub async fn run(
     let mut states = Vec::new();
     let mut joined = 0;
     let (mut downlinks, mut errors, mut join_requests, mut repetitions) = (0, 0, 0, 0);
+    let mut data_uplinks = 0;
     for task in tasks {
         if let Ok(done) = task.await {
             joined += usize::from(done.sim.device.is_joined());
@@ -511,6 +516,7 @@ pub async fn run(
             errors += done.errors;
             join_requests += done.join_requests;
             repetitions += done.repetitions;
+            data_uplinks += done.data_uplinks;
             uplinks.extend(done.sent);
             states.push((done.sim.device.config().dev_eui, done.sim.device.state()));
         }
@@ -528,6 +534,7 @@ pub async fn run(
     report.push_acks = counters.push_acks.load(Ordering::Relaxed);
     report.forward_errors = counters.forward_errors.load(Ordering::Relaxed);
     report.uplinks = uplinks;
+    report.data_uplinks = data_uplinks;
     report.states = states;
     Ok(report)
 }
@@ -792,6 +799,7 @@ struct DeviceTask {
     errors: u64,
     join_requests: u64,
     repetitions: u64,
+    data_uplinks: u64,
 }
 
 impl DeviceTask {
@@ -851,14 +859,18 @@ impl DeviceTask {
                         }
                         let dev_eui = self.sim.device.config().dev_eui;
                         self.progress.uplink_sent(dev_eui, f_cnt, &payload, at);
-                        self.sent.push(SentUplink {
-                            dev_eui,
-                            f_cnt,
-                            payload,
-                            confirmed,
-                            acked: false,
-                            at,
-                        });
+                        self.data_uplinks += 1;
+                        // A load run keeps what it must match later only.
+                        if confirmed || !self.progress.paced {
+                            self.sent.push(SentUplink {
+                                dev_eui,
+                                f_cnt,
+                                payload,
+                                confirmed,
+                                acked: false,
+                                at,
+                            });
+                        }
                     }
                     self.air.uplink(self.index, &tx, at);
                 }

@@ -8,6 +8,12 @@
 //! rate of the moment (joined devices in turn), waits after each step for
 //! its last events, and stops at the first step under the delivery goal.
 //!
+//! A device sends nothing before its last uplink's receive windows have
+//! closed (RX2, 2 s after the uplink by default), as a class A device
+//! must; so a rate needs at least rate × 2.1 s devices (21 000 for
+//! 10 000 uplinks a second). Uplinks due while no device is ready are
+//! counted as [`Step::missed`].
+//!
 //! ```
 //! use std::time::Duration;
 //! use lorawan_sim::pace::LoadPlan;
@@ -157,7 +163,8 @@ pub struct Step {
     pub achieved: f64,
     /// Its uplinks: sent, delivered, latency.
     pub delivery: Delivery,
-    /// Uplinks that could not be sent: no device had joined.
+    /// Uplinks that could not be sent: no device was ready (joined, its
+    /// last receive windows closed).
     pub missed: u64,
     /// How long the step took, its settling included.
     pub elapsed: Duration,

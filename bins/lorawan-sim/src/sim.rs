@@ -563,6 +563,9 @@ pub struct Progress {
 struct Slot {
     token: Notify,
     joined: AtomicBool,
+    /// Paced runs: waiting for its token (joined, and its last uplink's
+    /// receive windows closed: a class A device sends nothing before).
+    ready: AtomicBool,
 }
 
 /// Uplinks sent and not yet reported by the application, and the latency
@@ -641,6 +644,13 @@ impl Progress {
             && !slot.joined.swap(true, Ordering::Relaxed)
         {
             self.joined.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Paced runs: device `index` waits for its token.
+    fn device_ready(&self, index: usize) {
+        if let Some(slot) = self.slot(index) {
+            slot.ready.store(true, Ordering::Relaxed);
         }
     }
 
@@ -754,15 +764,16 @@ impl Progress {
         self.lock().waiting.len()
     }
 
-    /// Paced runs: makes the next joined device send an uplink; `false`
-    /// when no device has joined.
+    /// Paced runs: makes the next ready device (joined, its last receive
+    /// windows closed), round robin, send an uplink; `false` when no device
+    /// is ready.
     pub fn trigger(&self) -> bool {
         let Some(slots) = self.slots.get().filter(|s| !s.is_empty()) else {
             return false;
         };
         for _ in 0..slots.len() {
             let i = self.next.fetch_add(1, Ordering::Relaxed) % slots.len();
-            if slots[i].joined.load(Ordering::Relaxed) {
+            if slots[i].ready.swap(false, Ordering::Relaxed) {
                 slots[i].token.notify_one();
                 return true;
             }
@@ -839,6 +850,14 @@ impl DeviceTask {
                 continue;
             }
             failures = 0;
+            if self.progress.paced {
+                // The next uplink when the pace says so.
+                self.progress.device_ready(self.index);
+                self.listen_until(self.deadline, &mut pending, true).await;
+                if !self.running() {
+                    break;
+                }
+            }
             let payload = if self.sim.payload.is_empty() {
                 seq.to_be_bytes().to_vec()
             } else {
@@ -877,9 +896,11 @@ impl DeviceTask {
                 Err(_) => self.errors += 1,
             }
             if self.progress.paced {
-                // The next uplink when the pace says so (no repetitions:
-                // the pace is the uplinks').
-                self.listen_until(self.deadline, &mut pending, true).await;
+                // Its windows, then ready again (no repetitions: the pace
+                // is the uplinks').
+                if let Some(end) = windows_end {
+                    self.listen_until(end, &mut pending, false).await;
+                }
             } else {
                 let next = next.min(self.deadline);
                 if let Some(end) = windows_end {
@@ -1103,7 +1124,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_paced_run_triggers_joined_devices_in_turn() {
+    async fn a_paced_run_triggers_ready_devices_in_turn() {
         let p = Progress::paced();
         assert!(!p.trigger(), "not started");
         p.start(3);
@@ -1112,6 +1133,9 @@ mod tests {
         p.device_joined(2);
         p.device_joined(2);
         assert_eq!((p.joined(), p.devices()), (2, 3));
+        assert!(!p.trigger(), "nobody waits for a token yet");
+        p.device_ready(0);
+        p.device_ready(2);
         let token = |i: usize| {
             let slot = p.slot(i).unwrap();
             async move {
@@ -1120,9 +1144,12 @@ mod tests {
                     .is_ok()
             }
         };
-        // Device 0, then 2 (1 has not joined), then 0 again.
+        // Device 0, then 2 (1 has not joined); then none until one is
+        // ready again (its windows closed).
         assert!(p.trigger() && p.trigger());
         assert!(token(0).await && !token(1).await && token(2).await);
+        assert!(!p.trigger());
+        p.device_ready(0);
         assert!(p.trigger());
         assert!(token(0).await && !token(2).await);
         // Stopping wakes every device.

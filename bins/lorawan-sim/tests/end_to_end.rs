@@ -339,9 +339,10 @@ async fn the_run_command_resumes_sessions_from_its_state_file() {
     running.finish().await;
 }
 
-/// A load run through the `run` command: ABP devices paced at 50 and then
-/// 100 uplinks a second (after a one-second climb), each step measured by
-/// the `up` events that came back.
+/// A load run through the `run` command: 300 ABP devices paced at 50 and
+/// then 100 uplinks a second (after a one-second climb; each device waits
+/// out its receive windows, 2 s, between two uplinks), each step measured
+/// by the `up` events that came back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_command_drives_a_load_sweep() {
     let running = Running::start(false).await;
@@ -375,7 +376,7 @@ async fn the_run_command_drives_a_load_sweep() {
         longitude = 5.0
 
         [[devices]]
-        count = 20
+        count = 300
         activation = "abp"
         dev_eui_start = "0102030900000000"
         dev_addr_start = "01900000"

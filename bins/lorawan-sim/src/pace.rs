@@ -62,6 +62,13 @@ pub struct LoadPlan {
     /// (it then starts with those that have).
     #[serde(deserialize_with = "config_text::duration")]
     pub join_timeout: Duration,
+    /// A first step of this length at `warm_up_rate`, reported but never
+    /// ending the run: every device's first uplinks (a server's cold
+    /// sessions, its MAC-command exchanges) before the measured steps.
+    #[serde(deserialize_with = "config_text::duration")]
+    pub warm_up: Duration,
+    /// The warm-up's rate (0: the first rate's).
+    pub warm_up_rate: u32,
 }
 
 impl Default for LoadPlan {
@@ -73,6 +80,8 @@ impl Default for LoadPlan {
             settle: Duration::from_secs(5),
             stop_below: 0.99,
             join_timeout: Duration::from_secs(60),
+            warm_up: Duration::ZERO,
+            warm_up_rate: 0,
         }
     }
 }
@@ -89,6 +98,12 @@ impl LoadPlan {
         if self.hold < Duration::from_secs(1) {
             return Err("load.hold: at least 1 s".into());
         }
+        if self.warm_up_rate > MAX_RATE {
+            return Err(format!(
+                "load.warm_up_rate: {} is over {MAX_RATE} per second",
+                self.warm_up_rate
+            ));
+        }
         if !(0.0..=1.0).contains(&self.stop_below) {
             return Err(format!(
                 "load.stop_below: {} is not 0 to 1",
@@ -101,7 +116,12 @@ impl LoadPlan {
     /// The longest the plan can take, joins included.
     pub fn longest(&self) -> Duration {
         let step = self.ramp_up + self.hold + self.settle;
-        self.join_timeout + step * u32::try_from(self.rates.len()).unwrap_or(u32::MAX)
+        let warm_up = if self.warm_up.is_zero() {
+            Duration::ZERO
+        } else {
+            self.ramp_up + self.warm_up + self.settle
+        };
+        self.join_timeout + warm_up + step * u32::try_from(self.rates.len()).unwrap_or(u32::MAX)
     }
 
     /// The uplinks due `elapsed` into a step climbing from `from` to `to`
@@ -168,6 +188,8 @@ pub struct Step {
     pub missed: u64,
     /// How long the step took, its settling included.
     pub elapsed: Duration,
+    /// The warm-up (not a measured step).
+    pub warm_up: bool,
 }
 
 /// Runs `plan` against the paced simulation behind `progress`, telling
@@ -198,9 +220,21 @@ pub async fn drive(
 
     let mut steps = Vec::new();
     let mut from = 0;
+    if !plan.warm_up.is_zero() {
+        let rate = match plan.warm_up_rate {
+            0 => plan.rates.first().copied().unwrap_or(1),
+            r => r,
+        };
+        watch(LoadEvent::StepStart { rate });
+        let mut step = run_step(plan, progress, (0, rate), plan.warm_up, tick, &mut watch).await;
+        step.warm_up = true;
+        watch(LoadEvent::StepEnd(step.clone()));
+        steps.push(step);
+        from = rate;
+    }
     for &rate in &plan.rates {
         watch(LoadEvent::StepStart { rate });
-        let step = run_step(plan, progress, from, rate, tick, &mut watch).await;
+        let step = run_step(plan, progress, (from, rate), plan.hold, tick, &mut watch).await;
         let ok = step.delivery.ratio() >= plan.stop_below;
         watch(LoadEvent::StepEnd(step.clone()));
         steps.push(step);
@@ -213,16 +247,17 @@ pub async fn drive(
     steps
 }
 
+/// A step climbing `(from, to)` over the ramp-up, then held for `hold`.
 async fn run_step(
     plan: &LoadPlan,
     progress: &Progress,
-    from: u32,
-    rate: u32,
+    (from, rate): (u32, u32),
+    hold: Duration,
     tick: Duration,
     watch: &mut impl FnMut(LoadEvent),
 ) -> Step {
     let start = Instant::now();
-    let length = plan.ramp_up + plan.hold;
+    let length = plan.ramp_up + hold;
     let mut interval = tokio::time::interval(Duration::from_millis(2));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut done, mut missed) = (0u64, 0u64);
@@ -285,6 +320,7 @@ async fn run_step(
         delivery: progress.end_step(),
         missed,
         elapsed: start.elapsed(),
+        warm_up: false,
     }
 }
 

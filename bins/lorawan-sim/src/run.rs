@@ -235,6 +235,7 @@ fn step_json(step: &Step, usage: Option<&Usage>) -> serde_json::Value {
         "latency_p50_ms": millis(d.p50),
         "latency_p99_ms": millis(d.p99),
         "missed": step.missed,
+        "warm_up": step.warm_up,
     });
     if let Some(u) = usage {
         json["server_cpu_percent"] =
@@ -314,7 +315,8 @@ impl Display {
                 });
                 self.usage.push(usage);
                 let line = format!(
-                    "rate {:>6}/s (held {:.0}/s): {}{server}",
+                    "{} {:>6}/s (held {:.0}/s): {}{server}",
+                    if step.warm_up { "warm-up" } else { "rate" },
                     step.rate,
                     step.achieved,
                     delivery_line(&step.delivery)

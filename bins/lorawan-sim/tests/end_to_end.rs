@@ -11,25 +11,17 @@
 use std::time::Duration;
 
 use lorawan::Eui64;
-use lorawan::keys::{AppKey, NwkKey};
-use lorawan::region::{Region, Revision};
-use lorawan_sim::device::{Device, DeviceConfig, LorawanVersion};
+use lorawan_sim::device::LorawanVersion;
 use lorawan_sim::gateway::GatewayKind;
-use lorawan_sim::provision::{self, ApiClient, DevicePlan, GatewayPlan, Plan, ProfilePlan};
+use lorawan_sim::provision::{self, ApiClient};
 use lorawan_sim::radio::Position;
 use lorawan_sim::scenario::Scenario;
-use lorawan_sim::sim::{self, Settings, SimDevice, SimGateway};
+use lorawan_sim::sim::{self, Settings, SimGateway};
 
 mod support;
 use support::Running;
 
 const DEVICES: u64 = 50;
-
-fn key(i: u64, salt: u8) -> [u8; 16] {
-    let mut k = [salt; 16];
-    k[8..].copy_from_slice(&i.to_be_bytes());
-    k
-}
 
 /// 50 OTAA devices through two gateways: Semtech UDP both, or (`mqtt`)
 /// the second one publishing `gw` messages to the server's broker.
@@ -60,71 +52,18 @@ async fn fifty_otaa_devices_through_two_gateways(external: bool, mqtt: bool) {
             )
         },
     ];
-    let join_eui = Eui64::from_u64(0x70b3_d57e_d000_0001);
-    let dev_eui = |i: u64| Eui64::from_u64(0x0102_0304_0000_0000 + i);
-    let plan = Plan {
-        tenant: "simulation".into(),
-        application: "meters".into(),
-        profile: ProfilePlan {
-            name: "EU868 1.0.3 OTAA".into(),
-            region: Region::Eu868,
-            mac_version: LorawanVersion::V1_0_3,
-            reg_params_revision: Revision::Rp002_1_0_3,
-            supports_otaa: true,
-            supports_class_c: false,
-            uplink_interval: Duration::from_secs(2),
-        },
-        gateways: gateways
-            .iter()
-            .map(|g| GatewayPlan {
-                gateway_id: g.gateway_id,
-                name: format!("gw {}", g.gateway_id),
-                latitude: g.position.latitude,
-                longitude: g.position.longitude,
-                altitude: g.position.altitude,
-                stats_interval: Duration::from_secs(30),
-            })
-            .collect(),
-        devices: (0..DEVICES)
-            .map(|i| DevicePlan {
-                dev_eui: dev_eui(i),
-                join_eui,
-                name: format!("meter {i}"),
-                nwk_key: NwkKey::from_be_bytes(key(i, 0x11)),
-                app_key: AppKey::from_be_bytes(key(i, 0x22)),
-                abp: None,
-            })
-            .collect(),
-    };
+    let (plan, devices) = support::otaa_fleet(
+        DEVICES,
+        0x0102_0304_0000_0000,
+        Eui64::from_u64(0x70b3_d57e_d000_0001),
+        origin,
+        &gateways,
+    );
     let provisioned = provision::provision(&client, &plan)
         .await
         .expect("provisioning");
     assert_eq!(provisioned.devices_created, DEVICES as usize);
 
-    let devices = (0..DEVICES)
-        .map(|i| {
-            let config = DeviceConfig::otaa(
-                dev_eui(i),
-                join_eui,
-                NwkKey::from_be_bytes(key(i, 0x11)),
-                AppKey::from_be_bytes(key(i, 0x22)),
-                LorawanVersion::V1_0_3,
-                Region::Eu868,
-                Revision::Rp002_1_0_3,
-            );
-            // Spread around the two gateways, within 500 m.
-            let angle = i as f64 * 2.4;
-            let r = 50.0 + (i as f64 * 9.0) % 450.0;
-            SimDevice {
-                device: Device::new(config),
-                position: origin.offset(r * angle.sin(), r * angle.cos()),
-                uplink_interval: Duration::from_secs(2),
-                f_port: 10,
-                payload: Vec::new(),
-                confirmed_every: 3,
-            }
-        })
-        .collect();
     let mut settings = Settings::new(udp, Duration::from_secs(20));
     settings.gateway_mqtt = Some(running.gateway_mqtt.clone());
     settings.keepalive = Duration::from_secs(1);
@@ -434,18 +373,7 @@ async fn the_run_command_drives_a_load_sweep() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn application_downlinks_reach_class_a_devices_after_their_uplinks() {
     let running = Running::start(false).await;
-    let path = format!(
-        "{}/../../examples/abp-devices.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path)
-        .expect("the example")
-        .replace("127.0.0.1:1700", &running.udp.to_string())
-        .replace("127.0.0.1:8080", &running.api.to_string())
-        .replace(
-            "127.0.0.1:1883",
-            &running.broker.expect("the broker").to_string(),
-        )
+    let text = example(&running, "abp-devices.toml")
         .replace(
             "duration = \"1m\"",
             "duration = \"10s\"\nstart_spread = \"1s\"\nkeepalive = \"1s\"",
@@ -469,6 +397,19 @@ async fn application_downlinks_reach_class_a_devices_after_their_uplinks() {
         "{json}"
     );
     running.finish().await;
+}
+
+/// An example scenario with the addresses of `running`.
+fn example(running: &Running, file: &str) -> String {
+    let path = format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path)
+        .expect("the example")
+        .replace("127.0.0.1:1700", &running.udp.to_string())
+        .replace("127.0.0.1:8080", &running.api.to_string())
+        .replace(
+            "127.0.0.1:1883",
+            &running.broker.expect("the broker").to_string(),
+        )
 }
 
 /// Runs `lorawan-sim run --json` on the scenario `text` (`$SIM_TEST_KEY`
@@ -507,18 +448,7 @@ async fn run_command(running: &Running, text: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_class_c_example_gets_its_downlinks_between_uplinks() {
     let running = Running::start(false).await;
-    let path = format!(
-        "{}/../../examples/class-c-downlinks.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path)
-        .expect("the example")
-        .replace("127.0.0.1:1700", &running.udp.to_string())
-        .replace("127.0.0.1:8080", &running.api.to_string())
-        .replace(
-            "127.0.0.1:1883",
-            &running.broker.expect("the broker").to_string(),
-        )
+    let text = example(&running, "class-c-downlinks.toml")
         .replace(
             "duration = \"2m\"",
             "duration = \"24s\"\nkeepalive = \"1s\"",

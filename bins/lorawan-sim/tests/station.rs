@@ -19,12 +19,12 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use gateway_bridge::Bridge;
 use gateway_bridge::config::Config;
 use lorawan::crypto::SessionKeys10;
-use lorawan::keys::{AppKey, AppSKey, NwkKey, NwkSKey};
+use lorawan::keys::{AppSKey, NwkSKey};
 use lorawan::region::{ChannelSet, Region, Revision};
 use lorawan::{DevAddr, Eui64};
 use lorawan_sim::device::{Device, DeviceConfig, LorawanVersion};
 use lorawan_sim::gateway::GatewayKind;
-use lorawan_sim::provision::{self, ApiClient, DevicePlan, GatewayPlan, Plan, ProfilePlan};
+use lorawan_sim::provision::{self, ApiClient};
 use lorawan_sim::radio::Position;
 use lorawan_sim::sim::{self, Progress, Settings, SimDevice, SimGateway};
 use packet_forwarder::basic_station::{LnsMessage, RouterConfig, RouterConfigOptions};
@@ -39,12 +39,6 @@ mod support;
 use support::Running;
 
 const DEVICES: u64 = 16;
-
-fn key(i: u64, salt: u8) -> [u8; 16] {
-    let mut k = [salt; 16];
-    k[8..].copy_from_slice(&i.to_be_bytes());
-    k
-}
 
 /// The bridge's configuration: Basics Station on a free port, no UDP, MQTT
 /// to Mosquitto with the network server's gateway topics.
@@ -94,70 +88,18 @@ async fn otaa_devices_through_two_basics_station_gateways() {
         kind: GatewayKind::BasicsStation,
         ..SimGateway::new(Eui64::from_u64(id), origin.offset(0.0, north))
     });
-    let join_eui = Eui64::from_u64(0x70b3_d57e_d000_0002);
-    let dev_eui = |i: u64| Eui64::from_u64(0x0102_0304_0005_0000 + i);
-    let plan = Plan {
-        tenant: "simulation".into(),
-        application: "meters".into(),
-        profile: ProfilePlan {
-            name: "EU868 1.0.3 OTAA".into(),
-            region: Region::Eu868,
-            mac_version: LorawanVersion::V1_0_3,
-            reg_params_revision: Revision::Rp002_1_0_3,
-            supports_otaa: true,
-            supports_class_c: false,
-            uplink_interval: Duration::from_secs(2),
-        },
-        gateways: gateways
-            .iter()
-            .map(|g| GatewayPlan {
-                gateway_id: g.gateway_id,
-                name: format!("station {}", g.gateway_id),
-                latitude: g.position.latitude,
-                longitude: g.position.longitude,
-                altitude: g.position.altitude,
-                stats_interval: Duration::from_secs(30),
-            })
-            .collect(),
-        devices: (0..DEVICES)
-            .map(|i| DevicePlan {
-                dev_eui: dev_eui(i),
-                join_eui,
-                name: format!("meter {i}"),
-                nwk_key: NwkKey::from_be_bytes(key(i, 0x11)),
-                app_key: AppKey::from_be_bytes(key(i, 0x22)),
-                abp: None,
-            })
-            .collect(),
-    };
+    let (plan, devices) = support::otaa_fleet(
+        DEVICES,
+        0x0102_0304_0005_0000,
+        Eui64::from_u64(0x70b3_d57e_d000_0002),
+        origin,
+        &gateways,
+    );
     let provisioned = provision::provision(&client, &plan)
         .await
         .expect("provisioning");
     assert_eq!(provisioned.devices_created, DEVICES as usize);
 
-    let devices = (0..DEVICES)
-        .map(|i| {
-            let config = DeviceConfig::otaa(
-                dev_eui(i),
-                join_eui,
-                NwkKey::from_be_bytes(key(i, 0x11)),
-                AppKey::from_be_bytes(key(i, 0x22)),
-                LorawanVersion::V1_0_3,
-                Region::Eu868,
-                Revision::Rp002_1_0_3,
-            );
-            let angle = i as f64 * 2.4;
-            let r = 50.0 + (i as f64 * 29.0) % 450.0;
-            SimDevice {
-                device: Device::new(config),
-                position: origin.offset(r * angle.sin(), r * angle.cos()),
-                uplink_interval: Duration::from_secs(2),
-                f_port: 10,
-                payload: Vec::new(),
-                confirmed_every: 3,
-            }
-        })
-        .collect();
     let mut settings = Settings::new(running.udp, Duration::from_secs(16));
     settings.station_server = format!("ws://{station}");
     settings.keepalive = Duration::from_secs(1);

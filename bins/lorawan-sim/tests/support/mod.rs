@@ -6,9 +6,17 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use lorawan::Eui64;
+use lorawan::keys::{AppKey, NwkKey};
+use lorawan::region::{Region, Revision};
+use lorawan_sim::device::{Device, DeviceConfig, LorawanVersion};
 use lorawan_sim::events::UpEvents;
 use lorawan_sim::gateway::GatewayMqtt;
-use lorawan_sim::sim::Progress;
+use lorawan_sim::provision::{DevicePlan, GatewayPlan, Plan, ProfilePlan};
+use lorawan_sim::radio::Position;
+use lorawan_sim::sim::{Progress, SimDevice, SimGateway};
 use ns_core::config::Config;
 use sqlx::Connection as _;
 
@@ -148,4 +156,81 @@ impl Running {
             .await;
         }
     }
+}
+
+/// `count` LoRaWAN 1.0.3 OTAA devices (DevEUIs from `first`, JoinEUI
+/// `join_eui`) within 500 m of `origin`, an uplink every 2 s, every third
+/// confirmed; and the plan that provisions them and `gateways`.
+pub(crate) fn otaa_fleet(
+    count: u64,
+    first: u64,
+    join_eui: Eui64,
+    origin: Position,
+    gateways: &[SimGateway],
+) -> (Plan, Vec<SimDevice>) {
+    let key = |i: u64, salt: u8| {
+        let mut k = [salt; 16];
+        k[8..].copy_from_slice(&i.to_be_bytes());
+        k
+    };
+    let dev_eui = |i: u64| Eui64::from_u64(first + i);
+    let plan = Plan {
+        tenant: "simulation".into(),
+        application: "meters".into(),
+        profile: ProfilePlan {
+            name: "EU868 1.0.3 OTAA".into(),
+            region: Region::Eu868,
+            mac_version: LorawanVersion::V1_0_3,
+            reg_params_revision: Revision::Rp002_1_0_3,
+            supports_otaa: true,
+            supports_class_c: false,
+            uplink_interval: Duration::from_secs(2),
+        },
+        gateways: gateways
+            .iter()
+            .map(|g| GatewayPlan {
+                gateway_id: g.gateway_id,
+                name: format!("gw {}", g.gateway_id),
+                latitude: g.position.latitude,
+                longitude: g.position.longitude,
+                altitude: g.position.altitude,
+                stats_interval: Duration::from_secs(30),
+            })
+            .collect(),
+        devices: (0..count)
+            .map(|i| DevicePlan {
+                dev_eui: dev_eui(i),
+                join_eui,
+                name: format!("meter {i}"),
+                nwk_key: NwkKey::from_be_bytes(key(i, 0x11)),
+                app_key: AppKey::from_be_bytes(key(i, 0x22)),
+                abp: None,
+            })
+            .collect(),
+    };
+    let devices = (0..count)
+        .map(|i| {
+            let config = DeviceConfig::otaa(
+                dev_eui(i),
+                join_eui,
+                NwkKey::from_be_bytes(key(i, 0x11)),
+                AppKey::from_be_bytes(key(i, 0x22)),
+                LorawanVersion::V1_0_3,
+                Region::Eu868,
+                Revision::Rp002_1_0_3,
+            );
+            // Spread around the origin, within 500 m.
+            let angle = i as f64 * 2.4;
+            let r = 50.0 + (i as f64 * 29.0) % 450.0;
+            SimDevice {
+                device: Device::new(config),
+                position: origin.offset(r * angle.sin(), r * angle.cos()),
+                uplink_interval: Duration::from_secs(2),
+                f_port: 10,
+                payload: Vec::new(),
+                confirmed_every: 3,
+            }
+        })
+        .collect();
+    (plan, devices)
 }

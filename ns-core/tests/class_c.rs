@@ -263,6 +263,16 @@ async fn class_a_devices_wait_for_their_uplink() {
     record.enabled_class = DeviceClass::A;
     h.storage.update_device(&record).await.unwrap();
     uplink(&mut h, &mut dev, &[heard(GW1)]).await;
+    // A class A device of a profile without class C: its uplinks store no
+    // gateways and no lock (the bulk of uplinks write nothing more).
+    assert_eq!(
+        h.storage.device_gateway_rx_info(dev.dev_eui).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        h.storage.scheduler_run_after(dev.dev_eui).await.unwrap(),
+        None
+    );
     h.enqueue(dev.dev_eui, 5, false, b"later").await;
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     h.no_downlink().await;

@@ -15,7 +15,7 @@ use crate::integration::{
     self, DeviceInfo, Event, LogCode, LogLevel, ack_event, log_event, status_event, uplink_event,
 };
 use crate::mac::{self, MacOutcome};
-use crate::model::{Device, DeviceGatewayRxInfo, DeviceProfile};
+use crate::model::{Device, DeviceClass, DeviceGatewayRxInfo, DeviceProfile};
 use crate::uplink::{self, DataUplink, FCntCheck, RejectReason, Rejection};
 
 /// FOpts carry at most 15 bytes of MAC commands.
@@ -58,20 +58,29 @@ impl Shared {
                 Err(rejection) => return self.reject_data_uplink(rejection, &set, now).await,
             };
             let mac_outcome = mac::handle_data_uplink(now, &mut up, &self.settings.mac);
-            // The gateways for class C downlinks, and the class A lock: the
-            // scheduler leaves the device alone while this uplink's answer
-            // is planned and sent.
+            // For a device that runs or may run class C: the gateways for
+            // its class C downlinks, and the class A lock (the scheduler
+            // leaves the device alone while this uplink's answer is planned
+            // and sent). A class A device needs neither, and its uplinks
+            // are the bulk: nothing more is written for them.
+            let class_c = up.device.enabled_class == DeviceClass::C
+                || mac_outcome.device_class == Some(DeviceClass::C)
+                || up.device_profile.supports_class_c;
             let write = SessionWrite {
                 seen_at: Some(now),
-                gateway_rx_info: Some(DeviceGatewayRxInfo::from_rx_infos(
-                    up.region_config_id.clone(),
-                    up.tx_params.dr,
-                    &up.rx_infos,
-                )),
-                scheduler_run_after: now.checked_add(
-                    self.settings.get_downlink_data_delay
-                        + self.settings.scheduler.class_a_lock_duration,
-                ),
+                gateway_rx_info: class_c.then(|| {
+                    DeviceGatewayRxInfo::from_rx_infos(
+                        up.region_config_id.clone(),
+                        up.tx_params.dr,
+                        &up.rx_infos,
+                    )
+                }),
+                scheduler_run_after: now
+                    .checked_add(
+                        self.settings.get_downlink_data_delay
+                            + self.settings.scheduler.class_a_lock_duration,
+                    )
+                    .filter(|_| class_c),
                 ..SessionWrite::new(up.device.dev_eui, up.stored_f_cnt_up, up.session.clone())
             };
             match self.session_writes.call(write).await.flatten() {

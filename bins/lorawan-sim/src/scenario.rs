@@ -252,6 +252,14 @@ pub struct DeviceGroup {
     /// The payload, hex; empty: each uplink's sequence number.
     #[serde(default)]
     pub payload: String,
+    /// Payloads sent in turn, hex (a script of bytes; instead of
+    /// `payload`).
+    #[serde(default)]
+    pub payloads: Vec<String>,
+    /// Every how many uplinks one carries LinkCheckReq and DeviceTimeReq
+    /// (0: never).
+    #[serde(default)]
+    pub mac_requests_every: u32,
     /// Every how many uplinks one is confirmed (0: none).
     #[serde(default)]
     pub confirmed_every: u32,
@@ -567,6 +575,28 @@ impl Scenario {
             };
             let payload = hex_bytes(&group.payload)
                 .ok_or_else(|| ScenarioError::Invalid(format!("{}: not hex", field("payload"))))?;
+            let mut payloads = group
+                .payloads
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    hex_bytes(p).ok_or_else(|| {
+                        ScenarioError::Invalid(format!(
+                            "{}: not hex",
+                            field(&format!("payloads[{i}]"))
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if !payload.is_empty() {
+                if !payloads.is_empty() {
+                    return Err(ScenarioError::Invalid(format!(
+                        "{}: payload and payloads, only one",
+                        field("payloads")
+                    )));
+                }
+                payloads.push(payload);
+            }
             if group.f_port == 0 || group.f_port > 223 {
                 return Err(ScenarioError::Invalid(format!(
                     "{}: {} is not an application FPort (1 to 223)",
@@ -633,8 +663,9 @@ impl Scenario {
                     position: centre.offset(r * angle.sin(), r * angle.cos()),
                     uplink_interval: group.uplink_interval,
                     f_port: group.f_port,
-                    payload: payload.clone(),
+                    payloads: payloads.clone(),
                     confirmed_every: group.confirmed_every,
+                    mac_requests_every: group.mac_requests_every,
                 });
             }
         }
@@ -837,6 +868,11 @@ mod tests {
         assert!(err(&kind("basics-station")).contains("server.station"));
         let load = |l: &str| format!("{SMALL}\n[load]\n{l}");
         assert!(err(&load("rates = []")).contains("load.rates"));
+        let script = |p: &str| format!("{SMALL}\npayloads = {p}");
+        assert!(err(&script("[\"01\", \"zz\"]")).contains("devices[0].payloads[1]"));
+        assert!(err(&format!("{}\npayload = \"01\"", script("[\"02\"]"))).contains("only one"));
+        let s = Scenario::from_toml(&script("[\"01\", \"0203\"]")).unwrap();
+        assert_eq!(s.devices().unwrap()[0].payloads, [vec![1], vec![2, 3]]);
         assert!(err(&load("hold = \"0s\"")).contains("load.hold"));
     }
 

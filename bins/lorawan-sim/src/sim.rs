@@ -29,6 +29,8 @@ use lorawan::region::RegionParams;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use lorawan::mac::MacCommand;
+
 use crate::device::{Device, DeviceError, DeviceState, Received, Transmission, TxKind};
 use crate::events::Delivery;
 use crate::gateway::{self, Concentrator, GatewayCounters, GatewayKind, GatewayMqtt, Heard};
@@ -45,11 +47,15 @@ pub struct SimDevice {
     pub uplink_interval: Duration,
     /// The FPort of its uplinks.
     pub f_port: u8,
-    /// Its uplink payload; empty: the uplink's sequence number (4 bytes,
-    /// big-endian), so that each application event names its uplink.
-    pub payload: Vec<u8>,
+    /// Its uplink payloads, sent in turn (a script of bytes); empty: the
+    /// uplink's sequence number (4 bytes, big-endian), so that each
+    /// application event names its uplink.
+    pub payloads: Vec<Vec<u8>>,
     /// Every how many uplinks one is confirmed (0: none).
     pub confirmed_every: u32,
+    /// Every how many uplinks one asks the network for LinkCheckReq and
+    /// DeviceTimeReq (0: never).
+    pub mac_requests_every: u32,
 }
 
 /// A gateway of the simulation.
@@ -159,6 +165,12 @@ pub struct Report {
     pub downlinks_unreceived: u64,
     /// Downlinks a device refused (MIC, replay, garbage).
     pub downlink_errors: u64,
+    /// Uplinks that asked for LinkCheckReq and DeviceTimeReq.
+    pub mac_requests: u64,
+    /// LinkCheckAns received (answers to the devices' own requests).
+    pub link_check_answers: u64,
+    /// DeviceTimeAns received.
+    pub device_time_answers: u64,
     /// PUSH_ACKs the gateways received (Semtech UDP).
     pub push_acks: u64,
     /// Frames gateways heard but could not forward (a full MQTT queue, a
@@ -181,7 +193,9 @@ impl Report {
         format!(
             "{} devices, {} joined ({} join-requests); {} uplinks, {} repetitions ({} heard, {} lost), \
              {confirmed} confirmed, {acked} acknowledged; {} downlinks received, {} not \
-             received by any device, {} refused; {} PUSH_ACKs, {} not forwarded",
+             received by any device, {} refused; {} LinkCheckReq and DeviceTimeReq, {} LinkCheckAns, \
+             {} DeviceTimeAns; {} PUSH_ACKs, \
+             {} not forwarded",
             self.devices,
             self.joined,
             self.join_requests,
@@ -192,6 +206,9 @@ impl Report {
             self.downlinks_received,
             self.downlinks_unreceived,
             self.downlink_errors,
+            self.mac_requests,
+            self.link_check_answers,
+            self.device_time_answers,
             self.push_acks,
             self.forward_errors,
         )
@@ -500,6 +517,9 @@ pub async fn run(
             join_requests: 0,
             repetitions: 0,
             data_uplinks: 0,
+            link_check_answers: 0,
+            device_time_answers: 0,
+            mac_requests: 0,
         };
         let start = rng.jitter(settings.start_spread, 1.0) / 2;
         tasks.push(tokio::spawn(task.run(start)));
@@ -508,7 +528,8 @@ pub async fn run(
     let mut states = Vec::new();
     let mut joined = 0;
     let (mut downlinks, mut errors, mut join_requests, mut repetitions) = (0, 0, 0, 0);
-    let mut data_uplinks = 0;
+    let (mut data_uplinks, mut link_check_answers, mut device_time_answers) = (0, 0, 0);
+    let mut mac_requests = 0;
     for task in tasks {
         if let Ok(done) = task.await {
             joined += usize::from(done.sim.device.is_joined());
@@ -517,6 +538,9 @@ pub async fn run(
             join_requests += done.join_requests;
             repetitions += done.repetitions;
             data_uplinks += done.data_uplinks;
+            link_check_answers += done.link_check_answers;
+            device_time_answers += done.device_time_answers;
+            mac_requests += done.mac_requests;
             uplinks.extend(done.sent);
             states.push((done.sim.device.config().dev_eui, done.sim.device.state()));
         }
@@ -535,6 +559,9 @@ pub async fn run(
     report.forward_errors = counters.forward_errors.load(Ordering::Relaxed);
     report.uplinks = uplinks;
     report.data_uplinks = data_uplinks;
+    report.link_check_answers = link_check_answers;
+    report.device_time_answers = device_time_answers;
+    report.mac_requests = mac_requests;
     report.states = states;
     Ok(report)
 }
@@ -811,6 +838,9 @@ struct DeviceTask {
     join_requests: u64,
     repetitions: u64,
     data_uplinks: u64,
+    link_check_answers: u64,
+    device_time_answers: u64,
+    mac_requests: u64,
 }
 
 impl DeviceTask {
@@ -858,12 +888,16 @@ impl DeviceTask {
                     break;
                 }
             }
-            let payload = if self.sim.payload.is_empty() {
-                seq.to_be_bytes().to_vec()
-            } else {
-                self.sim.payload.clone()
+            let payload = match self.sim.payloads.len() {
+                0 => seq.to_be_bytes().to_vec(),
+                n => self.sim.payloads[seq as usize % n].clone(),
             };
             seq = seq.wrapping_add(1);
+            if self.sim.mac_requests_every > 0 && seq.is_multiple_of(self.sim.mac_requests_every) {
+                self.sim.device.request(MacCommand::LinkCheckReq);
+                self.sim.device.request(MacCommand::DeviceTimeReq);
+                self.mac_requests += 1;
+            }
             let confirmed =
                 self.sim.confirmed_every > 0 && seq.is_multiple_of(self.sim.confirmed_every);
             let at = Instant::now();
@@ -983,6 +1017,13 @@ impl DeviceTask {
                 }
                 Ok(Received::Data(data)) => {
                     self.downlinks += 1;
+                    for command in &data.mac_commands {
+                        match command {
+                            MacCommand::LinkCheckAns(_) => self.link_check_answers += 1,
+                            MacCommand::DeviceTimeAns(_) => self.device_time_answers += 1,
+                            _ => {}
+                        }
+                    }
                     if data.f_port.is_some_and(|p| p > 0) {
                         let dev_eui = self.sim.device.config().dev_eui;
                         self.progress

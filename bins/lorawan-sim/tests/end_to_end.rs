@@ -81,6 +81,10 @@ async fn fifty_otaa_devices_through_two_gateways(external: bool, mqtt: bool) {
     assert_eq!(report.downlink_errors, 0, "{summary}");
     assert_eq!(report.forward_errors, 0, "{summary}");
     assert_eq!(report.uplinks_lost, 0, "{summary}");
+    // The network answers every one of the devices' own requests.
+    assert!(report.mac_requests >= DEVICES, "{summary}");
+    assert_eq!(report.link_check_answers, report.mac_requests, "{summary}");
+    assert_eq!(report.device_time_answers, report.mac_requests, "{summary}");
     let sent = report.uplinks.len();
     assert!(
         sent >= 5 * DEVICES as usize,

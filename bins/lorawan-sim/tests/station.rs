@@ -250,8 +250,9 @@ async fn a_station_reconnects_falls_back_to_rx2_and_drops_other_sessions() {
         position: origin.offset(100.0, 0.0),
         uplink_interval: Duration::from_secs(1),
         f_port: 10,
-        payload: Vec::new(),
+        payloads: Vec::new(),
         confirmed_every: 0,
+        mac_requests_every: 0,
     }];
     let gateways = vec![SimGateway {
         kind: GatewayKind::BasicsStation,

@@ -160,7 +160,8 @@ impl Running {
 
 /// `count` LoRaWAN 1.0.3 OTAA devices (DevEUIs from `first`, JoinEUI
 /// `join_eui`) within 500 m of `origin`, an uplink every 2 s, every third
-/// confirmed; and the plan that provisions them and `gateways`.
+/// confirmed, every fourth asking for LinkCheckReq and DeviceTimeReq; and
+/// the plan that provisions them and `gateways`.
 pub(crate) fn otaa_fleet(
     count: u64,
     first: u64,
@@ -227,8 +228,9 @@ pub(crate) fn otaa_fleet(
                 position: origin.offset(r * angle.sin(), r * angle.cos()),
                 uplink_interval: Duration::from_secs(2),
                 f_port: 10,
-                payload: Vec::new(),
+                payloads: Vec::new(),
                 confirmed_every: 3,
+                mac_requests_every: 4,
             }
         })
         .collect();

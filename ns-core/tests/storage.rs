@@ -824,8 +824,16 @@ async fn fcnt_update_is_a_compare_and_swap(db: &TestDb) {
             .unwrap()
     );
 
-    // A counter going back is fine for a compare-and-swap (skip_fcnt_check).
-    let reset = session(0x2601_0001, 1);
+    // An FCntUp going back is fine for a compare-and-swap
+    // (skip_fcnt_check); a downlink counter going back is not (a TX ack
+    // advanced it since the session was read).
+    let mut reset = session(0x2601_0001, 1);
+    assert!(
+        !s.update_session_if_fcnt(d.dev_eui, 11, &reset)
+            .await
+            .unwrap()
+    );
+    reset.n_f_cnt_down = 4;
     assert!(
         s.update_session_if_fcnt(d.dev_eui, 11, &reset)
             .await
@@ -920,6 +928,45 @@ async fn batched_fcnt_updates_are_each_a_compare_and_swap(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(again, [false, false]);
+    // A TX ack advanced device 1's NFCntDown after an uplink read the
+    // session: the uplink's write, with the old counter, is refused
+    // though its FCntUp is the expected one; with the counter it passes.
+    let mut acked = next[0].clone();
+    acked.n_f_cnt_down = 7;
+    assert!(s.update_session_if_fcnt(eui(1), 11, &acked).await.unwrap());
+    let mut read_before = session(0x2601_0001, 12);
+    read_before.n_f_cnt_down = 6;
+    let write = |session| SessionUpdate {
+        dev_eui: eui(1),
+        expected_f_cnt_up: 11,
+        session,
+        seen_at: None,
+        gateway_rx_info: None,
+        scheduler_run_after: None,
+    };
+    assert_eq!(
+        s.update_sessions_if_fcnt(&[write(&read_before)])
+            .await
+            .unwrap(),
+        [false]
+    );
+    let mut read_after = read_before.clone();
+    read_after.n_f_cnt_down = 7;
+    assert_eq!(
+        s.update_sessions_if_fcnt(&[write(&read_after)])
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(
+        s.get_device(eui(1))
+            .await
+            .unwrap()
+            .session
+            .unwrap()
+            .n_f_cnt_down,
+        7
+    );
 }
 
 async fn queues_of_several_devices_are_read_at_once(db: &TestDb) {

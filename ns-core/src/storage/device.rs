@@ -402,8 +402,21 @@ impl Storage {
              scheduler_run_after = COALESCE(v.run_after, device.scheduler_run_after) \
              FROM v WHERE device.dev_eui = v.dev_eui AND device.f_cnt_up = v.expected \
              AND device.dev_addr = v.dev_addr AND device.device_session IS NOT NULL \
-             RETURNING device.dev_eui",
-            rows.join(", ")
+             AND {} RETURNING device.dev_eui",
+            rows.join(", "),
+            // A TX ack (a class C downlink's, or another instance's) may
+            // have advanced a downlink counter since the uplink read the
+            // session: never write one back (the caller re-reads).
+            self.dialect(
+                "coalesce(json_extract(device.device_session, '$.n_f_cnt_down'), 0) \
+                 <= coalesce(json_extract(v.session, '$.n_f_cnt_down'), 0) \
+                 AND coalesce(json_extract(device.device_session, '$.a_f_cnt_down'), 0) \
+                 <= coalesce(json_extract(v.session, '$.a_f_cnt_down'), 0)",
+                "coalesce((device.device_session->>'n_f_cnt_down')::bigint, 0) \
+                 <= coalesce((v.session->>'n_f_cnt_down')::bigint, 0) \
+                 AND coalesce((device.device_session->>'a_f_cnt_down')::bigint, 0) \
+                 <= coalesce((v.session->>'a_f_cnt_down')::bigint, 0)",
+            ),
         );
         let now = db_time(SystemTime::now());
         let done: Vec<(Vec<u8>,)> = with_pool!(self, pool => {

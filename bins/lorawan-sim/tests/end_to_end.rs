@@ -85,28 +85,7 @@ async fn fifty_otaa_devices_through_two_gateways(external: bool, mqtt: bool) {
     assert!(report.mac_requests >= DEVICES, "{summary}");
     assert_eq!(report.link_check_answers, report.mac_requests, "{summary}");
     assert_eq!(report.device_time_answers, report.mac_requests, "{summary}");
-    let sent = report.uplinks.len();
-    assert!(
-        sent >= 5 * DEVICES as usize,
-        "at least 5 uplinks per device: {sent}"
-    );
-    let delivery = running.progress.delivery();
-    let delivered = delivery.delivered;
-    let (confirmed, acked) = report.confirmed();
-    println!(
-        "sent {sent}, delivered {delivered}, latency p50 {:?} p99 {:?}, confirmed \
-         {confirmed}, acked {acked}",
-        delivery.p50, delivery.p99
-    );
-    assert!(
-        delivered * 100 >= sent * 99,
-        "{delivered} of {sent} uplinks became up events"
-    );
-    assert!(confirmed > 0);
-    assert!(
-        acked * 100 >= confirmed * 99,
-        "{acked} of {confirmed} confirmed uplinks acknowledged"
-    );
+    support::assert_delivered(&report, &running.progress, 5 * DEVICES as usize);
 
     running.finish().await;
 }

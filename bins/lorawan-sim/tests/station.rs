@@ -117,28 +117,7 @@ async fn otaa_devices_through_two_basics_station_gateways() {
     assert_eq!(report.downlink_errors, 0, "{summary}");
     assert_eq!(report.forward_errors, 0, "{summary}");
     assert_eq!(report.uplinks_lost, 0, "{summary}");
-    let sent = report.uplinks.len();
-    assert!(
-        sent >= 3 * DEVICES as usize,
-        "at least 3 uplinks per device: {sent}"
-    );
-    let delivery = running.progress.delivery();
-    let delivered = delivery.delivered;
-    let (confirmed, acked) = report.confirmed();
-    println!(
-        "sent {sent}, delivered {delivered}, latency p50 {:?} p99 {:?}, confirmed \
-         {confirmed}, acked {acked}",
-        delivery.p50, delivery.p99
-    );
-    assert!(
-        delivered * 100 >= sent * 99,
-        "{delivered} of {sent} uplinks became up events"
-    );
-    assert!(confirmed > 0);
-    assert!(
-        acked * 100 >= confirmed * 99,
-        "{acked} of {confirmed} confirmed uplinks acknowledged"
-    );
+    support::assert_delivered(&report, &running.progress, 3 * DEVICES as usize);
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), bridge)

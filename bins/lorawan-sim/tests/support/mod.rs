@@ -16,7 +16,7 @@ use lorawan_sim::events::UpEvents;
 use lorawan_sim::gateway::GatewayMqtt;
 use lorawan_sim::provision::{DevicePlan, GatewayPlan, Plan, ProfilePlan};
 use lorawan_sim::radio::Position;
-use lorawan_sim::sim::{Progress, SimDevice, SimGateway};
+use lorawan_sim::sim::{Progress, Report, SimDevice, SimGateway};
 use ns_core::config::Config;
 use sqlx::Connection as _;
 
@@ -235,4 +235,32 @@ pub(crate) fn otaa_fleet(
         })
         .collect();
     (plan, devices)
+}
+
+/// The goals of a run: at least `min_uplinks` sent, 99 % of them `up`
+/// events with their payload, some confirmed and 99 % of those
+/// acknowledged.
+pub(crate) fn assert_delivered(report: &Report, progress: &Progress, min_uplinks: usize) {
+    let sent = report.uplinks.len();
+    assert!(
+        sent >= min_uplinks,
+        "{sent} uplinks, at least {min_uplinks} expected"
+    );
+    let delivery = progress.delivery();
+    let delivered = delivery.delivered;
+    let (confirmed, acked) = report.confirmed();
+    println!(
+        "sent {sent}, delivered {delivered}, latency p50 {:?} p99 {:?}, confirmed \
+         {confirmed}, acked {acked}",
+        delivery.p50, delivery.p99
+    );
+    assert!(
+        delivered * 100 >= sent * 99,
+        "{delivered} of {sent} uplinks became up events"
+    );
+    assert!(confirmed > 0);
+    assert!(
+        acked * 100 >= confirmed * 99,
+        "{acked} of {confirmed} confirmed uplinks acknowledged"
+    );
 }

@@ -33,6 +33,31 @@ impl Shared {
         self.pending.lock().ok()?.remove(&downlink_id)
     }
 
+    /// Sends a data downlink `plan` for `dev_eui` and keeps what its TX ack
+    /// needs; `false` (and nothing kept) when it could not be sent.
+    pub(super) fn send_data_downlink(
+        &self,
+        region_config_id: &str,
+        plan: downlink::DownlinkPlan,
+        device_info: DeviceInfo,
+        dev_eui: Eui64,
+    ) -> bool {
+        let downlink_id = plan.frame.downlink_id;
+        self.remember(
+            downlink_id,
+            PendingDownlink {
+                kind: PendingKind::Data(Box::new(plan.tx_ack)),
+                device_info,
+                sent_at: tokio::time::Instant::now(),
+            },
+        );
+        let sent = self.send(region_config_id, &plan.frame, Some(dev_eui));
+        if !sent {
+            self.forget(downlink_id);
+        }
+        sent
+    }
+
     pub(super) async fn handle_tx_ack(&self, gateway_id: Eui64, ack: gw::DownlinkTxAck) {
         let Some(pending) = self.forget(ack.downlink_id) else {
             self.counters.bump(&self.counters.tx_acks_unknown);

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
-use super::{PendingDownlink, PendingKind, Shared};
+use super::Shared;
 use crate::downlink::{self, ClassCRequest};
 use crate::storage::ScheduledDevice;
 
@@ -139,17 +139,7 @@ impl Shared {
         let Some(plan) = response.plan else {
             return;
         };
-        let downlink_id = plan.frame.downlink_id;
-        self.remember(
-            downlink_id,
-            PendingDownlink {
-                kind: PendingKind::Data(Box::new(plan.tx_ack)),
-                device_info: info,
-                sent_at: tokio::time::Instant::now(),
-            },
-        );
-        if !self.send(&gateways.region_config_id, &plan.frame, Some(dev_eui)) {
-            self.forget(downlink_id);
+        if !self.send_data_downlink(&gateways.region_config_id, plan, info, dev_eui) {
             self.counters.bump(&self.counters.scheduler_errors);
             return;
         }

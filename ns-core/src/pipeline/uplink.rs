@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 use lorawan::DevAddr;
 
 use super::batch::SessionWrite;
-use super::{PendingDownlink, PendingKind, RegionSettings, Shared, cache};
+use super::{RegionSettings, Shared, cache};
 use crate::dedup::UplinkFrameSet;
 use crate::downlink::{self, ClassARequest, DiscardReason, DiscardedItem, UplinkContext};
 use crate::integration::{
@@ -365,18 +365,7 @@ impl Shared {
                 }
             }
         }
-        let downlink_id = plan.frame.downlink_id;
-        self.remember(
-            downlink_id,
-            PendingDownlink {
-                kind: PendingKind::Data(Box::new(plan.tx_ack)),
-                device_info: info,
-                sent_at: tokio::time::Instant::now(),
-            },
-        );
-        if !self.send(&up.region_config_id, &plan.frame, Some(dev_eui)) {
-            self.forget(downlink_id);
-        }
+        self.send_data_downlink(&up.region_config_id, plan, info, dev_eui);
     }
 
     /// Deletes the queue items a plan dropped, each with its `ack`

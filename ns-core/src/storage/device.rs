@@ -17,7 +17,8 @@ use super::rows::{
     db_time, db_u32, device_columns, device_profile_columns,
 };
 use super::{
-    ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, with_pool,
+    ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, placeholders,
+    with_pool,
 };
 use crate::model::{Device, DeviceGatewayRxInfo, DeviceKeys, DeviceProfile, DeviceSession};
 
@@ -277,10 +278,7 @@ impl Storage {
         if dev_addrs.is_empty() {
             return Ok(out);
         }
-        let placeholders = (1..=dev_addrs.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = placeholders(dev_addrs.len());
         let sql = format!(
             "SELECT {}, {} FROM device d JOIN device_profile dp ON dp.id = d.device_profile_id \
              WHERE d.dev_addr IN ({placeholders}) AND NOT d.is_disabled ORDER BY d.dev_eui",

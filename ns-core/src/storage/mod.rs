@@ -354,6 +354,14 @@ impl Storage {
     }
 }
 
+/// `$1, $2, …, $n`: the parameters of an `IN (…)` list.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The limit and offset of a list, as bound parameters.
 fn page(limit: u32, offset: u32) -> (i64, i64) {
     (i64::from(limit), i64::from(offset))

@@ -9,7 +9,7 @@ use sqlx::types::Json;
 
 use super::error::{Object, StorageError, db_error};
 use super::rows::{DeviceAndProfileRow, db_eui, db_time, device_columns, device_profile_columns};
-use super::{Storage, execute_by_key, fetch, with_pool};
+use super::{Storage, execute_by_key, fetch, placeholders, with_pool};
 use crate::model::{Device, DeviceGatewayRxInfo, DeviceProfile};
 
 /// The `SELECT` of the devices [`Storage::claim_class_c_devices`] claims:
@@ -157,10 +157,7 @@ impl Storage {
         if dev_euis.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = (1..=dev_euis.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = placeholders(dev_euis.len());
         let sql = format!(
             "SELECT {}, {}, d.gateway_rx_info FROM device d \
              JOIN device_profile dp ON dp.id = d.device_profile_id \

@@ -116,6 +116,7 @@ impl UpEvents {
         filter: &str,
         progress: Arc<Progress>,
     ) -> Result<Self, EventsError> {
+        progress.match_events();
         let failed = |reason: String| EventsError::Subscribe {
             filter: filter.to_owned(),
             reason,

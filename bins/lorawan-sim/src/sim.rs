@@ -577,6 +577,11 @@ pub async fn run(
 #[derive(Debug, Default)]
 pub struct Progress {
     paced: bool,
+    /// Someone matches the application's events (an [`UpEvents`]): keep
+    /// the uplinks in flight for them; otherwise only count.
+    ///
+    /// [`UpEvents`]: crate::events::UpEvents
+    matching: AtomicBool,
     joined: AtomicUsize,
     sent: AtomicU64,
     stopped: AtomicBool,
@@ -683,9 +688,17 @@ impl Progress {
 
     fn uplink_sent(&self, dev_eui: Eui64, f_cnt: u32, payload: &[u8], at: Instant) {
         self.sent.fetch_add(1, Ordering::Relaxed);
-        self.lock()
-            .waiting
-            .insert((dev_eui, f_cnt), (at, payload.to_vec()));
+        if self.matching.load(Ordering::Relaxed) {
+            self.lock()
+                .waiting
+                .insert((dev_eui, f_cnt), (at, payload.to_vec()));
+        }
+    }
+
+    /// The application's events will be reported ([`up_event`](Self::up_event)):
+    /// uplinks are kept in flight from now on, to be matched.
+    pub fn match_events(&self) {
+        self.matching.store(true, Ordering::Relaxed);
     }
 
     /// The application reported the uplink `f_cnt` of `dev_eui` with
@@ -1203,6 +1216,11 @@ mod tests {
         let p = Progress::new();
         let eui = Eui64::from_u64(9);
         let t0 = Instant::now();
+        // Nobody matches events: uplinks are only counted.
+        p.uplink_sent(eui, 0, b"zero", t0);
+        assert_eq!((p.sent(), p.in_flight()), (1, 0));
+        p.end_step();
+        p.match_events();
         p.uplink_sent(eui, 1, b"one", t0);
         p.uplink_sent(eui, 2, b"two", t0);
         // Another payload, an unknown frame: not delivered.
@@ -1222,7 +1240,7 @@ mod tests {
         assert_eq!(p.step_so_far().sent, 1);
         assert!(p.up_event(eui, 3, b"three", t0 + Duration::from_millis(5)));
         let all = p.delivery();
-        assert_eq!((all.sent, all.delivered), (3, 2));
+        assert_eq!((all.sent, all.delivered), (4, 2));
     }
 
     #[test]

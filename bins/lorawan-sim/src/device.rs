@@ -1348,6 +1348,35 @@ mod tests {
         buf
     }
 
+    /// The data uplink `tx`, its 1.1 MIC checked for its channel (one of
+    /// EU868's three default ones) and data rate.
+    fn verify_11<'a>(
+        tx: &'a Transmission,
+        keys: &SessionKeys11,
+        f_cnt: u32,
+    ) -> lorawan::phy::DataFrame<'a> {
+        let Ok(Frame::Data(up)) = Frame::parse(&tx.phy_payload) else {
+            panic!("not a data frame");
+        };
+        let channel = [868_100_000, 868_300_000, 868_500_000]
+            .iter()
+            .position(|f| *f == tx.frequency)
+            .unwrap();
+        let b1 = B1Fields {
+            conf_f_cnt: 0,
+            tx_dr: tx.data_rate,
+            tx_ch: channel as u8,
+        };
+        up.verify_uplink_mic_11(
+            &keys.f_nwk_s_int_key.keyed(),
+            &keys.s_nwk_s_int_key.keyed(),
+            b1,
+            f_cnt,
+        )
+        .unwrap();
+        up
+    }
+
     fn mac_bytes(commands: &[MacCommand]) -> Vec<u8> {
         let mut out = Vec::new();
         for c in commands {
@@ -1509,25 +1538,7 @@ mod tests {
         d.uplink(1, b"x", false).unwrap();
         for _ in 0..7 {
             let tx = d.repeat().unwrap();
-            let Ok(Frame::Data(up)) = Frame::parse(&tx.phy_payload) else {
-                panic!("not a data frame");
-            };
-            let channel = [868_100_000, 868_300_000, 868_500_000]
-                .iter()
-                .position(|f| *f == tx.frequency)
-                .unwrap();
-            let b1 = B1Fields {
-                conf_f_cnt: 0,
-                tx_dr: tx.data_rate,
-                tx_ch: channel as u8,
-            };
-            up.verify_uplink_mic_11(
-                &keys.f_nwk_s_int_key.keyed(),
-                &keys.s_nwk_s_int_key.keyed(),
-                b1,
-                0,
-            )
-            .unwrap();
+            verify_11(&tx, &keys, 0);
         }
     }
 
@@ -1616,25 +1627,7 @@ mod tests {
         let (accept, keys) = accept(&tx.phy_payload, true);
         d.receive(&accept, 5).unwrap();
         let tx = d.uplink(1, b"x", false).unwrap();
-        let Ok(Frame::Data(up)) = Frame::parse(&tx.phy_payload) else {
-            panic!("not a data frame");
-        };
-        let channel = [868_100_000, 868_300_000, 868_500_000]
-            .iter()
-            .position(|f| *f == tx.frequency)
-            .unwrap();
-        let b1 = B1Fields {
-            conf_f_cnt: 0,
-            tx_dr: tx.data_rate,
-            tx_ch: channel as u8,
-        };
-        up.verify_uplink_mic_11(
-            &keys.f_nwk_s_int_key.keyed(),
-            &keys.s_nwk_s_int_key.keyed(),
-            b1,
-            0,
-        )
-        .unwrap();
+        let up = verify_11(&tx, &keys, 0);
         let mut out = [0u8; 16];
         let fopts = up
             .decrypt_fopts_into(&keys.nwk_s_enc_key.keyed(), 0, &mut out)

@@ -24,7 +24,8 @@ use support::Running;
 const DEVICES: u64 = 50;
 
 /// 50 OTAA devices through two gateways: Semtech UDP both, or (`mqtt`)
-/// the second one publishing `gw` messages to the server's broker.
+/// both publishing `gw` messages to the server's broker, so that every
+/// join-accept and acknowledgement goes through the MQTT path.
 async fn fifty_otaa_devices_through_two_gateways(external: bool, mqtt: bool) {
     let running = Running::start(external).await;
     let (udp, api) = (running.udp, running.api);
@@ -35,23 +36,19 @@ async fn fifty_otaa_devices_through_two_gateways(external: bool, mqtt: bool) {
         .await
         .expect("the API answers");
     let origin = Position::new(52.37, 4.89, 0.0);
+    let kind = if mqtt {
+        GatewayKind::Mqtt
+    } else {
+        GatewayKind::SemtechUdp
+    };
     let gateways = [
-        SimGateway::new(
-            Eui64::from_u64(0x0016_c001_ff10_0001),
-            origin.offset(0.0, -300.0),
-        ),
-        SimGateway {
-            kind: if mqtt {
-                GatewayKind::Mqtt
-            } else {
-                GatewayKind::SemtechUdp
-            },
-            ..SimGateway::new(
-                Eui64::from_u64(0x0016_c001_ff10_0002),
-                origin.offset(0.0, 300.0),
-            )
-        },
-    ];
+        (0x0016_c001_ff10_0001, -300.0),
+        (0x0016_c001_ff10_0002, 300.0),
+    ]
+    .map(|(id, north)| SimGateway {
+        kind,
+        ..SimGateway::new(Eui64::from_u64(id), origin.offset(0.0, north))
+    });
     let (plan, devices) = support::otaa_fleet(
         DEVICES,
         0x0102_0304_0000_0000,
@@ -100,10 +97,10 @@ async fn mosquitto_and_postgresql_fifty_otaa_devices_two_udp_gateways() {
     fifty_otaa_devices_through_two_gateways(true, false).await;
 }
 
-/// One gateway on Semtech UDP, the other publishing `gw` messages to
-/// Mosquitto, as ChirpStack's MQTT forwarder would.
+/// Both gateways publishing `gw` messages to Mosquitto, as ChirpStack's
+/// MQTT forwarder would: nothing goes through Semtech UDP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mosquitto_and_postgresql_fifty_otaa_devices_udp_and_mqtt_gateways() {
+async fn mosquitto_and_postgresql_fifty_otaa_devices_two_mqtt_gateways() {
     fifty_otaa_devices_through_two_gateways(true, true).await;
 }
 
@@ -225,34 +222,14 @@ async fn the_run_command_resumes_sessions_from_its_state_file() {
         udp = running.udp,
         api = running.api,
     );
-    let file = running.dir.join("scenario.toml");
-    std::fs::write(&file, scenario).unwrap();
     let state = running.dir.join("state.json");
-    let token = running.token.clone();
-    let run = move || {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lorawan-sim"))
-            .args(["run", "--json", "--state"])
-            .arg(&state)
-            .arg(&file)
-            .env("SIM_TEST_KEY", &token)
-            .output()
-            .expect("lorawan-sim runs");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-            .unwrap_or_else(|e| panic!("{e}: {stdout}"));
-        (stdout, json)
-    };
-    let (first, json) = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    let state = state.to_str().expect("a UTF-8 path");
+    let (first, json) = run_command(&running, &scenario, &["--state", state]).await;
     assert_eq!(json["joined"], 5, "{first}");
     assert_eq!(json["join_requests"], 5, "{first}");
     assert!(json["uplinks"].as_u64().unwrap() >= 5, "{first}");
     assert_eq!(json["delivered"], json["uplinks"], "{first}");
-    let (second, json) = tokio::task::spawn_blocking(run).await.unwrap();
+    let (second, json) = run_command(&running, &scenario, &["--state", state]).await;
     assert!(second.contains("resumed 5 devices"), "{second}");
     assert_eq!(json["join_requests"], 0, "{second}");
     assert_eq!(json["joined"], 5, "{second}");
@@ -307,28 +284,9 @@ async fn the_run_command_drives_a_load_sweep() {
         udp = running.udp,
         api = running.api,
     );
-    let file = running.dir.join("load.toml");
-    std::fs::write(&file, scenario).unwrap();
-    let token = running.token.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lorawan-sim"))
-            .args(["run", "--json", "--server-pid"])
-            .arg(std::process::id().to_string())
-            .arg(&file)
-            .env("SIM_TEST_KEY", &token)
-            .output()
-            .expect("lorawan-sim runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    // The server here is this test process.
+    let pid = std::process::id().to_string();
+    let (stdout, json) = run_command(&running, &scenario, &["--server-pid", &pid]).await;
     let steps = json["steps"].as_array().expect("steps");
     assert_eq!(steps.len(), 2, "{stdout}");
     for (step, rate) in steps.iter().zip([50.0, 100.0]) {
@@ -341,7 +299,6 @@ async fn the_run_command_drives_a_load_sweep() {
         assert!(sent > rate * 3.5, "{step}");
         assert_eq!(step["delivered"], step["sent"], "{step}");
         assert_eq!(step["missed"], 0, "{step}");
-        // The server here is this test process.
         assert!(
             step["server_cpu_us_per_uplink"].as_f64().unwrap() > 0.0,
             "{step}"
@@ -366,7 +323,7 @@ async fn application_downlinks_reach_class_a_devices_after_their_uplinks() {
             "[names]",
             "[downlinks]\ninterval = \"3s\"\nf_port = 30\n\n[names]",
         );
-    let json = run_command(&running, &text).await;
+    let (_, json) = run_command(&running, &text, &[]).await;
     let enqueued = json["downlinks_enqueued"].as_u64().unwrap();
     let delivered = json["downlinks_delivered"].as_u64().unwrap();
     // Ten devices, one downlink each every 3 s for 10 s: at least 20; those
@@ -395,17 +352,20 @@ fn example(running: &Running, file: &str) -> String {
         )
 }
 
-/// Runs `lorawan-sim run --json` on the scenario `text` (`$SIM_TEST_KEY`
-/// is the server's API key) and returns its last line's JSON.
-async fn run_command(running: &Running, text: &str) -> serde_json::Value {
+/// Runs `lorawan-sim run --json` with `args` on the scenario `text`
+/// (`$SIM_API_KEY` or `$SIM_TEST_KEY` is the server's API key) and returns
+/// its output and its last line's JSON.
+async fn run_command(running: &Running, text: &str, args: &[&str]) -> (String, serde_json::Value) {
     let file = running
         .dir
         .join(format!("{}.toml", uuid::Uuid::new_v4().simple()));
     std::fs::write(&file, text.replace("$SIM_API_KEY", "$SIM_TEST_KEY")).unwrap();
     let token = running.token.clone();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_lorawan-sim"))
             .args(["run", "--json"])
+            .args(&args)
             .arg(&file)
             .env("SIM_TEST_KEY", &token)
             .output()
@@ -420,8 +380,9 @@ async fn run_command(running: &Running, text: &str) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     println!("{stdout}");
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    let json = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    (stdout, json)
 }
 
 /// `examples/class-c-downlinks.toml` through the `run` command, shortened:
@@ -438,7 +399,7 @@ async fn the_class_c_example_gets_its_downlinks_between_uplinks() {
         )
         .replace("start_spread = \"5s\"", "start_spread = \"1s\"")
         .replace("interval = \"10s\"", "interval = \"6s\"");
-    let json = run_command(&running, &text).await;
+    let (_, json) = run_command(&running, &text, &[]).await;
     // One uplink per device: every downlink came without one.
     assert_eq!(json["joined"], 5, "{json}");
     assert_eq!(json["uplinks"], 5, "{json}");

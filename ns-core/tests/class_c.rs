@@ -2,8 +2,9 @@
 //! items from the pipeline's scheduler, at once, in RX2, through the gateway
 //! that heard its last uplink — no uplink needed to carry them.
 //!
-//! The scheduler runs on its default 1 s interval; the class A lock is
-//! shortened so that a test need not wait 5 s after the device's uplink.
+//! The harness runs on simulated time, so the scheduler's 1 s interval and
+//! the 5 s class A and class C locks are the defaults, and a test asserts
+//! when (in simulated time) each frame goes out.
 
 #[path = "support/device.rs"]
 mod device;
@@ -12,7 +13,7 @@ mod fixtures;
 #[path = "support/harness.rs"]
 mod harness;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lorawan::{DevAddr, Eui64};
 use ns_core::integration::{Event, EventKind};
@@ -22,19 +23,20 @@ use packet_forwarder::gw;
 
 use device::{Device, Up, keys_10};
 use fixtures::{GW1, GW2};
-use harness::{Harness, Heard, config, heard};
+use harness::{Harness, Heard, heard};
 
 /// EU868's RX2 frequency (the session's, as activation leaves it).
 const RX2_FREQUENCY: u32 = 869_525_000;
 
-/// The harness with the class A lock at 300 ms and the class C lock at
-/// 500 ms (defaults: 5 s each); the scheduler's interval stays 1 s.
+/// The scheduler's default interval.
+const INTERVAL: Duration = Duration::from_secs(1);
+/// The default class A lock (after an uplink) and class C lock (between
+/// class C frames).
+const LOCK: Duration = Duration::from_secs(5);
+
+/// The harness with the default scheduler settings.
 async fn start() -> Harness {
-    Harness::with_config(&config(
-        "[network.scheduler]\nclass_a_lock_duration = \"300ms\"\n\
-         class_c_lock_duration = \"500ms\"\n",
-    ))
-    .await
+    Harness::start().await
 }
 
 /// A class C ABP device (LoRaWAN 1.0.3, the network's eight channels, so
@@ -83,16 +85,11 @@ async fn uplink(h: &mut Harness, dev: &mut Device, heard: &[Heard<'_>]) {
     }
 }
 
-/// The next downlink, within `within`.
-async fn downlink_within(h: &mut Harness, within: Duration) -> gw::DownlinkFrame {
-    let started = Instant::now();
+/// The next downlink and how long (in simulated time) it took to come.
+async fn next_downlink(h: &mut Harness) -> (gw::DownlinkFrame, Duration) {
+    let started = tokio::time::Instant::now();
     let frame = h.downlink().await;
-    assert!(
-        started.elapsed() <= within,
-        "the class C downlink took {:?}",
-        started.elapsed()
-    );
-    frame
+    (frame, started.elapsed())
 }
 
 #[tokio::test]
@@ -121,8 +118,12 @@ async fn class_c_item_enqueued_after_an_uplink_goes_out_at_once_in_rx2() {
         "nothing of the queue went out yet"
     );
 
+    // Once the class A lock after the uplink has passed, the item goes out
+    // at the scheduler's next run.
+    tokio::time::sleep(LOCK).await;
     let item = h.enqueue(dev.dev_eui, 5, false, b"lamp on").await;
-    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    let (frame, took) = next_downlink(&mut h).await;
+    assert!(took <= INTERVAL, "the class C downlink took {took:?}");
     assert_eq!(frame.gateway_id, GW2, "the gateway that heard it best");
     let tx = frame.items[0].tx_info.as_ref().unwrap();
     assert!(matches!(
@@ -175,11 +176,13 @@ async fn several_items_go_one_per_class_c_lock_with_fpending() {
     let mut dev = class_c_device(&h, 0x0c02, 0x2601_0c02).await;
     uplink(&mut h, &mut dev, &[heard(GW1)]).await;
     h.quiet_events().await;
+    tokio::time::sleep(LOCK).await;
     let n_f_cnt_down = h.session(dev.dev_eui).await.n_f_cnt_down;
     let first = h.enqueue(dev.dev_eui, 5, false, b"one").await;
     let second = h.enqueue(dev.dev_eui, 5, false, b"two").await;
 
-    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    let (frame, took) = next_downlink(&mut h).await;
+    assert!(took <= INTERVAL, "the first item took {took:?}");
     let down = dev.receive_class_c(&frame).unwrap();
     assert_eq!(down.data, b"one");
     assert!(down.f_pending, "another item waits");
@@ -189,7 +192,12 @@ async fn several_items_go_one_per_class_c_lock_with_fpending() {
     };
     assert_eq!(ack.queue_item_id, first.id.to_string());
 
-    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    // The class C lock set when the first went out holds the second back.
+    let (frame, took) = next_downlink(&mut h).await;
+    assert!(
+        (LOCK..=LOCK + INTERVAL).contains(&took),
+        "the second item came {took:?} after the first"
+    );
     let down = dev.receive_class_c(&frame).unwrap();
     assert_eq!(down.data, b"two");
     assert!(!down.f_pending);
@@ -220,8 +228,10 @@ async fn unacknowledged_confirmed_class_c_item_times_out_with_the_profile_timeou
     uplink(&mut h, &mut dev, &[heard(GW1)]).await;
     h.quiet_events().await;
 
+    tokio::time::sleep(LOCK).await;
     let item = h.enqueue(dev.dev_eui, 5, true, b"confirm me").await;
-    let frame = downlink_within(&mut h, Duration::from_millis(2_500)).await;
+    let (frame, took) = next_downlink(&mut h).await;
+    assert!(took <= INTERVAL, "the class C downlink took {took:?}");
     let down = dev.receive_class_c(&frame).unwrap();
     assert!(down.confirmed);
     h.ack(&frame).await;

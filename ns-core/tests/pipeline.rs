@@ -3,9 +3,10 @@
 //! and 1.1 devices, ABP, confirmed frames both ways, ADR, MAC answers,
 //! replays, DevNonce reuse, the 16-bit FCnt rollover and bad input.
 //!
-//! The clock is tokio's real one with short windows (50 ms de-duplication,
-//! 150 ms for the application to enqueue); see `support/harness.rs` for
-//! why not a paused clock.
+//! Time is simulated (`support/harness.rs`): the windows have their default
+//! lengths (200 ms de-duplication, 100 ms for the application to enqueue,
+//! a minute for a TX ack), cost no real time, and the tests at the end
+//! check when things happen.
 
 #[path = "support/device.rs"]
 mod device;
@@ -837,4 +838,93 @@ async fn a_confirmed_downlink_the_next_uplink_does_not_acknowledge_gives_a_negat
             .unwrap()
             .is_empty()
     );
+}
+
+// ---------------------------------------------------------------------------
+// When things happen (simulated time)
+
+#[tokio::test]
+async fn the_up_event_comes_as_the_window_closes_and_the_answer_after_get_downlink_data_delay() {
+    let mut h = Harness::start().await;
+    let (mut dev, session) = abp_device(0x1010, 0x2601_1010, 5);
+    h.provision_abp(&dev, &session).await;
+    h.enqueue(dev.dev_eui, 3, false, b"on time").await;
+    // Each wait ends on the next whole millisecond of the timer wheel.
+    let tick = Duration::from_millis(3);
+
+    let start = tokio::time::Instant::now();
+    let sent = dev.uplink(&Up::data(1, b"t"));
+    h.send(&sent, &[heard(GW1)]).await;
+    // A second gateway's copy 150 ms later is still in the window.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    h.send(&sent, &[heard(GW2)]).await;
+    let up = h.up().await;
+    let at = start.elapsed();
+    let window = harness::DEDUPLICATION_DELAY;
+    assert!(
+        (window..window + tick).contains(&at),
+        "the up event came {at:?} after the first copy"
+    );
+    assert_eq!(up.rx_info.len(), 2);
+
+    let frame = h.downlink().await;
+    let at = start.elapsed();
+    let answer = window + harness::GET_DOWNLINK_DATA_DELAY;
+    assert!(
+        (answer..answer + tick).contains(&at),
+        "the answer went to the gateway {at:?} after the first copy"
+    );
+    let down = dev.receive(&frame).expect("the device reads the answer");
+    assert_eq!(down.data, b"on time");
+    h.ack(&frame).await;
+    h.event(EventKind::TxAck).await;
+
+    // A third copy after the window closed, while the set's lock lives
+    // (2 × the window): late, dropped, counted; no second `up`.
+    h.send(&sent, &[heard(GW3)]).await;
+    let events = h.quiet_events().await;
+    assert!(
+        events.iter().all(|e| e.kind() != EventKind::Up),
+        "{events:?}"
+    );
+    let late = h
+        .handle
+        .counters()
+        .snapshot()
+        .into_iter()
+        .find(|(name, _, _)| *name == "ns_dedup_frames_late_total")
+        .map(|(_, _, n)| n);
+    assert_eq!(late, Some(1));
+}
+
+#[tokio::test]
+async fn a_downlink_whose_tx_ack_never_comes_is_forgotten_after_a_minute() {
+    let mut h = Harness::start().await;
+    let (mut dev, session) = abp_device(0x1111, 0x2601_1111, 5);
+    h.provision_abp(&dev, &session).await;
+    h.enqueue(dev.dev_eui, 3, false, b"lost").await;
+    h.uplink(&mut dev, &Up::data(1, b"u0"), &[heard(GW1)]).await;
+    let frame = h.downlink().await;
+    let sent_at = tokio::time::Instant::now();
+
+    tokio::time::sleep_until(sent_at + Duration::from_secs(59)).await;
+    assert_eq!(get(&h.handle.counters().tx_ack_timeouts), 0);
+    tokio::time::sleep_until(sent_at + Duration::from_millis(61_500)).await;
+    assert_eq!(get(&h.handle.counters().tx_ack_timeouts), 1);
+    // Nothing was confirmed sent: the counter and the queue are as before.
+    assert_eq!(h.session(dev.dev_eui).await.n_f_cnt_down, 0);
+    assert_eq!(
+        h.storage.list_queue_items(dev.dev_eui).await.unwrap().len(),
+        1
+    );
+
+    // The ack, a minute late, is of a downlink the server forgot.
+    h.ack(&frame).await;
+    let events = h.quiet_events().await;
+    assert!(
+        events.iter().all(|e| e.kind() != EventKind::TxAck),
+        "{events:?}"
+    );
+    assert_eq!(get(&h.handle.counters().tx_acks_unknown), 1);
+    assert_eq!(h.session(dev.dev_eui).await.n_f_cnt_down, 0);
 }

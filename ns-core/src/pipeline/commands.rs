@@ -1,7 +1,5 @@
 //! Application commands: downlinks enqueued through an integration.
 
-use std::time::SystemTime;
-
 use lorawan::Eui64;
 use tracing::debug;
 use uuid::Uuid;
@@ -79,7 +77,8 @@ impl CommandQueue {
         encoding: Encoding,
     ) -> Result<QueueItem, EnqueueError> {
         let topic = CommandTopic::parse(template, topic)?;
-        let item = parse_downlink_command(&topic, payload, encoding, SystemTime::now())?;
+        let item =
+            parse_downlink_command(&topic, payload, encoding, self.shared.settings.clock.now())?;
         let storage = &self.shared.storage;
         let no_such_device = || EnqueueError::NoSuchDevice {
             application_id: topic.application_id,

@@ -64,7 +64,7 @@ impl Shared {
             debug!(%gateway_id, downlink_id = ack.downlink_id, "TX ack of an unknown downlink");
             return;
         };
-        let now = SystemTime::now();
+        let now = self.settings.clock.now();
         match pending.kind {
             PendingKind::JoinAccept { dev_eui } => {
                 let downlink_id = ack.downlink_id;

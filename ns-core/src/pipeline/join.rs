@@ -1,7 +1,6 @@
 //! Join-requests: the built-in join server's driver.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use tracing::{debug, info, warn};
 
@@ -52,7 +51,7 @@ impl Shared {
                 return;
             }
         };
-        let now = SystemTime::now();
+        let now = self.settings.clock.now();
         let Some(info) = self.device_info(&device, &profile).await else {
             return;
         };

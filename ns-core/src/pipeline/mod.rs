@@ -65,6 +65,7 @@
 
 mod batch;
 mod cache;
+mod clock;
 mod commands;
 mod counters;
 mod downlink;
@@ -74,7 +75,7 @@ mod uplink;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lorawan::region::Network;
 use lorawan::{Eui64, NetId};
@@ -94,6 +95,7 @@ use crate::join::JoinOptions;
 use crate::mac::{DesiredSettings, MacConfig};
 use crate::storage::Storage;
 
+pub use clock::Clock;
 pub use commands::{CommandQueue, EnqueueError};
 pub use counters::{LATENCY_BUCKETS_MS, LatencyHistogram, PipelineCounters, RejectCounts, Sample};
 
@@ -131,6 +133,9 @@ pub struct PipelineSettings {
     /// `network.scheduler`: the class C scheduler's interval, batch size
     /// and locks.
     pub scheduler: Scheduler,
+    /// Where the time of day comes from ([`Clock::System`]; tests on a
+    /// paused runtime use [`Clock::runtime`]).
+    pub clock: Clock,
 }
 
 /// One enabled region configuration.
@@ -184,6 +189,7 @@ impl PipelineSettings {
             allow_unknown_gateways: config.gateway.allow_unknown_gateways,
             regions,
             scheduler: config.network.scheduler.clone(),
+            clock: Clock::System,
         })
     }
 }
@@ -568,7 +574,10 @@ enum PendingKind {
 
 /// The pipeline task: gateway events in, frame sets out to worker tasks.
 async fn run(shared: Arc<Shared>, mut dedup: Deduplicator, mut input: mpsc::Receiver<Input>) {
-    let mut last_sweep = tokio::time::Instant::now();
+    // TX-ack contexts expire and the de-duplicator's counters are copied
+    // once a second, whether gateway events come or not.
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = dedup.poll_timeout();
         tokio::select! {
@@ -578,6 +587,10 @@ async fn run(shared: Arc<Shared>, mut dedup: Deduplicator, mut input: mpsc::Rece
             }
             () = sleep_until(deadline) => {
                 dedup.handle_timeout(tokio::time::Instant::now().into_std());
+            }
+            now = sweep.tick() => {
+                shared.counters.set_dedup(dedup.counters());
+                shared.expire_pending(now);
             }
         }
         let mut closed = false;
@@ -589,12 +602,6 @@ async fn run(shared: Arc<Shared>, mut dedup: Deduplicator, mut input: mpsc::Rece
             // Not per frame: a copy under a lock on every gateway event
             // would tax the hot loop for a metric.
             shared.counters.set_dedup(dedup.counters());
-        }
-        let now = tokio::time::Instant::now();
-        if now.duration_since(last_sweep) > Duration::from_secs(1) {
-            last_sweep = now;
-            shared.counters.set_dedup(dedup.counters());
-            shared.expire_pending(now);
         }
     }
 }
@@ -737,7 +744,7 @@ impl Shared {
         self.counters.bump(&self.counters.gateway_stats);
         if let Err(error) = self
             .storage
-            .update_gateway_last_seen(gateway_id, SystemTime::now())
+            .update_gateway_last_seen(gateway_id, self.settings.clock.now())
             .await
         {
             // An unknown gateway: nothing to update.

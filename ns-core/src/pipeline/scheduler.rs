@@ -14,7 +14,6 @@
 //! device's `scheduler_run_after` to `class_c_lock_duration` from now.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio::sync::Notify;
 use tracing::{debug, warn};
@@ -43,7 +42,7 @@ impl Shared {
     /// next queue item.
     async fn schedule_class_c_batch(&self) {
         let scheduler = &self.settings.scheduler;
-        let now = SystemTime::now();
+        let now = self.settings.clock.now();
         // Two intervals: long enough for this batch to be planned and sent
         // before another instance's next run could claim the devices again.
         let lease_until = now + scheduler.interval * 2;
@@ -114,7 +113,7 @@ impl Shared {
             self.counters.bump(&self.counters.scheduler_errors);
             return;
         };
-        let now = SystemTime::now();
+        let now = self.settings.clock.now();
         let request = ClassCRequest {
             dev_eui,
             session,

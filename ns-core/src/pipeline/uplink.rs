@@ -36,7 +36,7 @@ impl Shared {
                 return;
             }
         };
-        let now = SystemTime::now();
+        let now = self.settings.clock.now();
         // The hot copy first; if it proves stale (the conditional update
         // fails), the database's, once.
         let mut fresh = false;
@@ -260,7 +260,7 @@ impl Shared {
         mac_outcome: MacOutcome,
         info: DeviceInfo,
     ) {
-        let now = SystemTime::now();
+        let now = self.settings.clock.now();
         let dev_eui = up.device.dev_eui;
         let Some(queue) = self.queue_reads.call(dev_eui).await.flatten() else {
             self.counters.bump(&self.counters.storage_errors);

@@ -45,6 +45,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -199,7 +200,7 @@ pub enum Backend {
 }
 
 /// Connection settings beyond the URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StorageOptions {
     /// The most connections the pool opens (default: 4 for an SQLite file,
@@ -208,6 +209,8 @@ pub struct StorageOptions {
     /// How long an SQLite connection waits for another's write lock before
     /// failing (default 5 s).
     pub busy_timeout: Duration,
+    /// Told whenever a connection is taken from the pool.
+    pub observer: Option<Arc<dyn PoolObserver>>,
 }
 
 impl Default for StorageOptions {
@@ -215,6 +218,7 @@ impl Default for StorageOptions {
         Self {
             max_connections: None,
             busy_timeout: Duration::from_secs(5),
+            observer: None,
         }
     }
 }
@@ -231,6 +235,54 @@ impl StorageOptions {
         self.busy_timeout = timeout;
         self
     }
+
+    /// Sets [`Self::observer`].
+    pub fn observer(mut self, observer: Arc<dyn PoolObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+}
+
+/// Told whenever a pooled connection is taken for work: for
+/// instrumentation, and for tests on a paused tokio clock, which must not
+/// let simulated time jump while the database works on a thread tokio
+/// cannot see (SQLite runs on a worker thread of its own); with
+/// [`Storage::connections`] such a test can tell when the pool is idle
+/// again.
+///
+/// Called on the task about to use the connection, before it does; must
+/// not block. A connection the pool opens for a waiting caller is handed
+/// out without the call.
+pub trait PoolObserver: Send + Sync + fmt::Debug + 'static {
+    /// A connection was taken from the idle ones for a query or a
+    /// transaction.
+    fn taken(&self);
+}
+
+/// How many connections a [`Storage`] holds open, and how many of them are
+/// idle in its pool ([`Storage::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Connections {
+    /// Connections open.
+    pub open: u32,
+    /// Of those, the ones in the pool, not in use nor being given back.
+    pub idle: usize,
+}
+
+/// `pool` telling `observer`, if any, of every connection taken.
+fn observed<DB: sqlx::Database>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    observer: Option<&Arc<dyn PoolObserver>>,
+) -> sqlx::pool::PoolOptions<DB> {
+    let Some(observer) = observer else {
+        return pool;
+    };
+    let observer = Arc::clone(observer);
+    pool.before_acquire(move |_, _| {
+        observer.taken();
+        Box::pin(async { Ok(true) })
+    })
 }
 
 #[derive(Clone)]
@@ -300,10 +352,14 @@ impl Storage {
                         .max_lifetime(None)
                 } else {
                     SqlitePoolOptions::new().max_connections(options.max_connections.unwrap_or(4))
-                }
-                .connect_with(connect)
-                .await
-                .map_err(connect_error)?;
+                };
+                // No ping before each use: an SQLite connection is a file
+                // handle on this machine, it cannot have gone away, and the
+                // ping cost a round trip to its worker thread per query.
+                let pool = observed(pool.test_before_acquire(false), options.observer.as_ref())
+                    .connect_with(connect)
+                    .await
+                    .map_err(connect_error)?;
                 SQLITE_MIGRATIONS
                     .run(&pool)
                     .await
@@ -312,8 +368,9 @@ impl Storage {
             }
             "postgres" | "postgresql" => {
                 let connect = PgConnectOptions::from_str(url).map_err(connect_error)?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(options.max_connections.unwrap_or(10))
+                let pool =
+                    PgPoolOptions::new().max_connections(options.max_connections.unwrap_or(10));
+                let pool = observed(pool, options.observer.as_ref())
                     .connect_with(connect)
                     .await
                     .map_err(connect_error)?;
@@ -330,6 +387,20 @@ impl Storage {
             }
         };
         Ok(Self { pool })
+    }
+
+    /// The pool's connections: open, and idle.
+    pub fn connections(&self) -> Connections {
+        match &self.pool {
+            Pool::Sqlite(pool) => Connections {
+                open: pool.size(),
+                idle: pool.num_idle(),
+            },
+            Pool::Postgres(pool) => Connections {
+                open: pool.size(),
+                idle: pool.num_idle(),
+            },
+        }
     }
 
     /// The backend in use.

@@ -8,24 +8,27 @@
 //! gateway's TX ack back with [`Harness::ack`]. Application events arrive
 //! through a [`ChannelSink`].
 //!
-//! Every wait is bounded by [`WAIT`]: a test that expects something that
-//! never comes fails instead of hanging.
+//! **Simulated time.** A harness runs on tokio's paused clock: once the
+//! fixtures are stored, [`Harness::with_config`] pauses it, and from then
+//! on time moves only when every task waits — then the runtime jumps to
+//! the next timer (auto-advance). The de-duplication window, the
+//! application's moment to enqueue, the scheduler's interval, the class C
+//! locks and TX-ack expiry run at their production lengths and cost no
+//! real time, and a test can assert when, in simulated time, something
+//! happened. The pipeline reads the time of day from the same clock
+//! ([`Clock::runtime`]). SQLite works on a thread of its own, which tokio
+//! cannot see: [`HoldWhileBusy`] keeps the clock still while a connection
+//! is in use, or a query would look like idleness and let time jump.
 //!
-//! The clock is tokio's real one with short windows
-//! ([`DEDUPLICATION_DELAY`], [`GET_DOWNLINK_DATA_DELAY`]), not a paused
-//! one: SQLite runs on sqlx's worker thread, which tokio cannot see, so with
-//! `start_paused` the runtime looks idle during every query and auto-advance
-//! jumps the clock to the next timer — sqlx's own 30 s acquire timeout
-//! among them. `Storage::connect` itself then fails with `PoolTimedOut`,
-//! and so does a single `create_device_profile` after a late
-//! `tokio::time::pause()`.
+//! Every wait is bounded by [`WAIT`] of simulated time: a test that
+//! expects something that never comes fails instead of hanging.
 //!
 //! Included by path (`#[path = "support/harness.rs"] mod harness;`), after
 //! `device` and `fixtures`.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use lorawan::Eui64;
@@ -39,22 +42,54 @@ use ns_core::model::{
     Tenant,
 };
 use ns_core::pipeline::{
-    ChannelSink, DownlinkSender, Input, Pipeline, PipelineHandle, PipelineSettings,
+    ChannelSink, Clock, DownlinkSender, Input, Pipeline, PipelineHandle, PipelineSettings,
 };
-use ns_core::storage::Storage;
+use ns_core::storage::{PoolObserver, Storage, StorageOptions};
 use packet_forwarder::gw::{self, Encoding};
 use tokio::sync::mpsc;
 
 use super::device::{self, Sent};
 
-/// The longest a test waits for an event or a downlink.
-pub const WAIT: Duration = Duration::from_secs(5);
-/// How long a test watches for something that must not happen.
-pub const QUIET: Duration = Duration::from_millis(400);
-/// The de-duplication window the harness configures.
-pub const DEDUPLICATION_DELAY: Duration = Duration::from_millis(50);
-/// The application's window to enqueue, after the `up` event.
-pub const GET_DOWNLINK_DATA_DELAY: Duration = Duration::from_millis(150);
+/// The longest a test waits for an event or a downlink (simulated).
+pub const WAIT: Duration = Duration::from_secs(30);
+/// How long a test watches for something that must not happen (simulated).
+pub const QUIET: Duration = Duration::from_secs(3);
+/// The de-duplication window the harness configures (the default).
+pub const DEDUPLICATION_DELAY: Duration = Duration::from_millis(200);
+/// The application's window to enqueue, after the `up` event (the default).
+pub const GET_DOWNLINK_DATA_DELAY: Duration = Duration::from_millis(100);
+
+/// Keeps tokio's paused clock from jumping while the database works: each
+/// connection taken starts a blocking task (which holds auto-advance off on
+/// a current-thread runtime) that lives until every connection of the pool
+/// is idle again — given back, and checked by the pool on its way back.
+#[derive(Debug, Default)]
+pub struct HoldWhileBusy(Arc<OnceLock<Storage>>);
+
+impl HoldWhileBusy {
+    /// Starts holding for `storage`'s pool (connections taken before are
+    /// not held for).
+    fn watch(&self, storage: &Storage) {
+        let _ = self.0.set(storage.clone());
+    }
+}
+
+impl PoolObserver for HoldWhileBusy {
+    fn taken(&self) {
+        let Some(storage) = self.0.get().cloned() else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || {
+            loop {
+                std::thread::sleep(Duration::from_micros(50));
+                let pool = storage.connections();
+                if pool.idle >= pool.open as usize {
+                    return;
+                }
+            }
+        });
+    }
+}
 
 /// A gateway of the network, as the radio side of the harness: it hands
 /// the pipeline's downlinks to the test.
@@ -130,9 +165,12 @@ impl Harness {
 
     /// A pipeline with `config` and gateways GW1, GW2 and GW3.
     pub async fn with_config(config: &Config) -> Self {
-        let storage = Storage::connect("sqlite::memory:")
+        let hold = Arc::new(HoldWhileBusy::default());
+        let options = StorageOptions::default().observer(hold.clone());
+        let storage = Storage::connect_with("sqlite::memory:", &options)
             .await
             .expect("in-memory SQLite");
+        hold.watch(&storage);
         let tenant = Tenant::new("tenant");
         storage.create_tenant(&tenant).await.expect("tenant");
         let application = Application::new(tenant.id, "application");
@@ -149,7 +187,10 @@ impl Harness {
             storage.create_gateway(&gateway).await.expect("gateway");
         }
 
-        let settings = PipelineSettings::from_config(config).expect("pipeline settings");
+        // Connected and migrated: from here on, simulated time.
+        tokio::time::pause();
+        let mut settings = PipelineSettings::from_config(config).expect("pipeline settings");
+        settings.clock = Clock::runtime();
         let (sink, events) = ChannelSink::new(1024);
         let (frames, downlinks) = mpsc::unbounded_channel();
         let gateway = Arc::new(FakeGateway {
@@ -342,8 +383,15 @@ impl Harness {
                 .await
                 .unwrap_or_else(|_| {
                     panic!(
-                        "no {kind} event within {WAIT:?}; other events: {:?}",
-                        self.backlog.iter().map(Event::kind).collect::<Vec<_>>()
+                        "no {kind} event within {WAIT:?}; other events: {:?}; counters: {:?}",
+                        self.backlog.iter().map(Event::kind).collect::<Vec<_>>(),
+                        self.handle
+                            .counters()
+                            .snapshot()
+                            .into_iter()
+                            .filter(|(_, _, n)| *n > 0)
+                            .map(|(name, _, n)| (name, n))
+                            .collect::<Vec<_>>()
                     )
                 })
                 .expect("the event channel is open");

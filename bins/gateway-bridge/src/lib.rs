@@ -52,7 +52,6 @@ pub mod filters;
 pub mod metadata;
 pub mod metrics;
 mod mqtt;
-mod pem;
 mod station;
 mod topics;
 

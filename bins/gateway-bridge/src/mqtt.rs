@@ -28,7 +28,6 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{self, MqttVersion};
-use crate::pem;
 
 /// Requests queued in the client while the broker is unreachable.
 const REQUEST_QUEUE: usize = 100_000;
@@ -177,7 +176,13 @@ impl Mqtt {
             .with_context(|| format!("{GENERIC}.servers is empty"))?;
         let server = parse_server(url)?;
         let transport = if server.tls {
-            let tls = tls_config(generic)?;
+            let tls = tls_files::ClientFiles {
+                section: GENERIC,
+                ca_cert: &generic.ca_cert,
+                tls_cert: &generic.tls_cert,
+                tls_key: &generic.tls_key,
+            }
+            .client_config()?;
             Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls)))
         } else {
             if [&generic.ca_cert, &generic.tls_cert, &generic.tls_key]
@@ -429,55 +434,6 @@ fn parse_server(url: &str) -> anyhow::Result<Server> {
     })
 }
 
-/// The TLS client configuration: ring as the crypto provider, the broker
-/// checked against `ca_cert` (else the system's trust store), and the
-/// `tls_cert` / `tls_key` pair as client certificate when set.
-fn tls_config(auth: &config::GenericAuth) -> anyhow::Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("the ring provider offers no TLS version")?
-        .with_root_certificates(root_store(&auth.ca_cert)?);
-    if auth.tls_cert.is_empty() {
-        return Ok(builder.with_no_client_auth());
-    }
-    let chain = pem::certificates(&format!("{GENERIC}.tls_cert"), &auth.tls_cert)?;
-    let key = pem::private_key(&format!("{GENERIC}.tls_key"), &auth.tls_key)?;
-    builder.with_client_auth_cert(chain, key).with_context(|| {
-        format!(
-            "{GENERIC}.tls_key file {:?} cannot be used with tls_cert file {:?}",
-            auth.tls_key, auth.tls_cert
-        )
-    })
-}
-
-/// The CAs the broker's certificate must chain to.
-fn root_store(ca_cert: &str) -> anyhow::Result<rustls::RootCertStore> {
-    let mut roots = rustls::RootCertStore::empty();
-    if ca_cert.is_empty() {
-        let native = rustls_native_certs::load_native_certs();
-        for e in &native.errors {
-            warn!(error = %e, "system CA certificates");
-        }
-        let (added, ignored) = roots.add_parsable_certificates(native.certs);
-        if ignored > 0 {
-            warn!(ignored, "system CA certificates that cannot be used");
-        }
-        if added == 0 {
-            bail!("no CA certificate found in the system's trust store: set {GENERIC}.ca_cert");
-        }
-    } else {
-        for cert in pem::certificates(&format!("{GENERIC}.ca_cert"), ca_cert)? {
-            roots.add(cert).with_context(|| {
-                format!(
-                    "{GENERIC}.ca_cert file {ca_cert:?} holds a certificate that is not a valid CA"
-                )
-            })?;
-        }
-    }
-    Ok(roots)
-}
-
 /// The publish latency bookkeeping of the event loop.
 struct Latency {
     queued: Arc<Mutex<VecDeque<Instant>>>,
@@ -548,10 +504,6 @@ async fn event_loop(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-
     use super::*;
     use crate::config::Config;
 
@@ -585,108 +537,15 @@ mod tests {
         }
     }
 
-    /// A CA, and a client certificate and key it signed, in a fresh
-    /// directory.
-    struct Files {
-        dir: PathBuf,
-    }
-
-    impl Files {
-        fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "gwb-mqtt-{name}-{}-{:08x}",
-                std::process::id(),
-                rand::random::<u32>()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let ca_key = KeyPair::generate().unwrap();
-            let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
-            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            let ca = ca_params.self_signed(&ca_key).unwrap();
-            let issuer = Issuer::new(ca_params, ca_key);
-            let client_key = KeyPair::generate().unwrap();
-            let client = CertificateParams::new(vec!["bridge".to_owned()])
-                .unwrap()
-                .signed_by(&client_key, &issuer)
-                .unwrap();
-            let files = Self { dir };
-            files.write("ca", &ca.pem());
-            files.write("cert", &client.pem());
-            files.write("key", &client_key.serialize_pem());
-            files.write("other", &KeyPair::generate().unwrap().serialize_pem());
-            files
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.dir.join(name).to_str().unwrap().to_owned()
-        }
-
-        fn write(&self, name: &str, text: &str) {
-            std::fs::write(self.dir.join(name), text).unwrap();
-        }
-
-        fn mqtt(&self, server: &str, ca: &str, cert: &str, key: &str) -> config::Mqtt {
-            let [ca, cert, key] = [ca, cert, key].map(|f| self.path(f));
-            Config::from_toml_strs(&[&format!(
-                "[integration.mqtt.auth.generic]\nservers = [\"{server}\"]\n\
-                 ca_cert = \"{ca}\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\""
-            )])
-            .unwrap()
-            .integration
-            .mqtt
-        }
-    }
-
-    impl Drop for Files {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    #[test]
-    fn tls_files_that_cannot_be_used_are_errors_naming_key_and_file() {
-        let files = Files::new("bad");
-        files.write("empty", "");
-        files.write(
-            "garbage",
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        );
-        // ca_cert, tls_cert, tls_key, and what the error says, `|`-separated.
-        for (ca, cert, key, needles) in [
-            ("absent", "cert", "key", "ca_cert|absent|No such file"),
-            ("empty", "cert", "key", "ca_cert|empty|no PEM certificate"),
-            ("key", "cert", "key", "ca_cert|no PEM certificate"),
-            ("ca", "absent", "key", "tls_cert|absent"),
-            ("ca", "cert", "absent", "tls_key|absent"),
-            ("ca", "cert", "cert", "tls_key|no PEM private key"),
-            ("ca", "cert", "garbage", "tls_key|garbage"),
-            ("ca", "cert", "other", "tls_key|other|cert|KeyMismatch"),
-        ] {
-            let config = files.mqtt("ssl://127.0.0.1:8883", ca, cert, key);
-            let e = format!(
-                "{:#}",
-                Mqtt::start(&config, None, publish_latency_histogram()).unwrap_err()
-            );
-            for needle in needles.split('|') {
-                assert!(e.contains(needle), "{ca} {cert} {key}: {e}");
-            }
-        }
-    }
-
-    #[test]
-    fn tls_files_that_match_make_a_client_config() {
-        let files = Files::new("good");
-        let config = files.mqtt("ssl://127.0.0.1", "ca", "cert", "key");
-        let tls = tls_config(&config.auth.generic).unwrap();
-        assert!(tls.client_auth_cert_resolver.has_certs());
-    }
-
     #[tokio::test]
     async fn tls_files_are_not_read_for_a_clear_server() {
-        let files = Files::new("clear");
-        let config = files.mqtt("tcp://127.0.0.1:1883", "absent", "cert", "key");
+        let config = Config::from_toml_strs(&[
+            "[integration.mqtt.auth.generic]\nservers = [\"tcp://127.0.0.1:1883\"]\n\
+             ca_cert = \"/absent/ca.pem\"\ntls_cert = \"/absent/c.pem\"\ntls_key = \"/absent/k.pem\"",
+        ])
+        .unwrap();
         let (_mqtt, _inputs, task) =
-            Mqtt::start(&config, None, publish_latency_histogram()).unwrap();
+            Mqtt::start(&config.integration.mqtt, None, publish_latency_histogram()).unwrap();
         task.abort();
     }
 

@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::{config, pem};
+use crate::config;
 
 /// How long a TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -673,21 +673,16 @@ fn concentrator_channels(
 /// The server's TLS setup: its certificate, and client verification when
 /// `ca_cert` is set.
 fn tls_acceptor(config: &config::BasicStation) -> anyhow::Result<TlsAcceptor> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = pem::certificates("backend.basic_station.tls_cert", &config.tls_cert)?;
-    let key = pem::private_key("backend.basic_station.tls_key", &config.tls_key)?;
+    let provider = tls_files::provider();
+    let certs = tls_files::certificates("backend.basic_station.tls_cert", &config.tls_cert)?;
+    let key = tls_files::private_key("backend.basic_station.tls_key", &config.tls_key)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
     let builder = if config.ca_cert.is_empty() {
         builder.with_no_client_auth()
     } else {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in pem::certificates("backend.basic_station.ca_cert", &config.ca_cert)? {
-            roots
-                .add(cert)
-                .context("backend.basic_station.ca_cert: not a CA certificate")?;
-        }
+        let roots = tls_files::root_store("backend.basic_station.ca_cert", &config.ca_cert)?;
         let verifier =
             rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()

@@ -22,9 +22,9 @@ use tokio_tungstenite::tungstenite::Message;
 mod bridge;
 #[path = "support/network_server.rs"]
 mod network_server;
-#[path = "support/pki.rs"]
+#[path = "../../../tls-files/tests/support/pki.rs"]
 mod pki;
-#[path = "support/temp_dir.rs"]
+#[path = "../../../tls-files/tests/support/temp_dir.rs"]
 mod temp_dir;
 
 use bridge::{GATEWAY_ID, RunningBridge, Topics, WAIT};

@@ -3,7 +3,7 @@
 //! gateway ONLINE and subscribes to its commands again, so a downlink
 //! published after the restart reaches the gateway.
 //!
-//! Each test kills its own Mosquitto (see `support/mosquitto.rs`); the
+//! Each test kills its own Mosquitto (see `tls-files/tests/support/mosquitto.rs`); the
 //! restarted broker keeps no retained message and no session, so whatever
 //! the network server sees afterwards the bridge published again.
 
@@ -13,11 +13,11 @@ mod bridge;
 mod forwarder;
 #[path = "support/harness.rs"]
 mod harness;
-#[path = "support/mosquitto.rs"]
+#[path = "../../../tls-files/tests/support/mosquitto.rs"]
 mod mosquitto;
 #[path = "support/network_server.rs"]
 mod network_server;
-#[path = "support/temp_dir.rs"]
+#[path = "../../../tls-files/tests/support/temp_dir.rs"]
 mod temp_dir;
 
 use harness::Harness;

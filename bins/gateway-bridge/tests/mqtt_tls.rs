@@ -1,6 +1,6 @@
 //! The bridge's MQTT transports and protocol versions, end to end with a
 //! fake Semtech UDP gateway: TLS with a client certificate against a private
-//! Mosquitto (one per test, see `support/mosquitto.rs`), and MQTT 5 against
+//! Mosquitto (one per test, see `tls-files/tests/support/mosquitto.rs`), and MQTT 5 against
 //! the Mosquitto on 127.0.0.1:1883 (started by `scripts/ensure-services`).
 //!
 //! The network server's client always reads the private broker on its plain
@@ -12,13 +12,13 @@ mod bridge;
 mod forwarder;
 #[path = "support/harness.rs"]
 mod harness;
-#[path = "support/mosquitto.rs"]
+#[path = "../../../tls-files/tests/support/mosquitto.rs"]
 mod mosquitto;
 #[path = "support/network_server.rs"]
 mod network_server;
-#[path = "support/pki.rs"]
+#[path = "../../../tls-files/tests/support/pki.rs"]
 mod pki;
-#[path = "support/temp_dir.rs"]
+#[path = "../../../tls-files/tests/support/temp_dir.rs"]
 mod temp_dir;
 
 use std::path::Path;

@@ -1,12 +1,12 @@
 //! Test certificates: a CA of the test's own, a server certificate it signs
 //! for `localhost` and `127.0.0.1`, and client certificates with a given
-//! Common Name, as PEM files for the bridge and Mosquitto, or in memory for
+//! Common Name, as PEM files for the clients and Mosquitto, or in memory for
 //! a rustls client.
 //!
 //! ```ignore
 //! let dir = TempDir::new("tls");
 //! let pki = Pki::generate(&dir, "pki");
-//! let (cert, key) = pki.client_files("gateway-bridge"); // for the bridge
+//! let (cert, key) = pki.client_files("gateway-bridge"); // for an MQTT client
 //! let connector = pki.connector(Some(GATEWAY_ID)); // for a Basics Station
 //! ```
 //!
@@ -48,7 +48,7 @@ impl Pki {
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params
             .distinguished_name
-            .push(DnType::CommonName, format!("gateway-bridge test CA {name}"));
+            .push(DnType::CommonName, format!("test CA {name}"));
         let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
         let write = |file: &str, pem: String| write_pem(dir.path(), name, file, pem);
         let (cert, key) = issue(

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 pub struct TempDir(PathBuf);
 
 impl TempDir {
-    /// `<tmp>/gwb-<name>-<pid>-<random>`, created.
+    /// `<tmp>/lorawan-stack-<name>-<pid>-<random>`, created.
     pub fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "gwb-{name}-{}-{:08x}",
+            "lorawan-stack-{name}-{}-{:08x}",
             std::process::id(),
             rand::random::<u32>()
         ));

@@ -105,8 +105,11 @@ pub struct GatewayBackendConfig {
     /// The shared-subscription group; empty to always subscribe plainly.
     /// ChirpStack's default is `chirpstack`.
     pub share_name: String,
-    /// The TLS client configuration for an `ssl://` server, built by the
-    /// caller (rustls with the ring provider, as the gateway bridge does).
+    /// The TLS client configuration for an `ssl://` server.
+    /// [`RegionEntry::gateway_backend_config`](crate::config::RegionEntry::gateway_backend_config)
+    /// builds it from the region's `ca_cert`, `tls_cert` and `tls_key`
+    /// (rustls with the ring provider, through the `tls-files` crate); an
+    /// embedding program may build its own.
     pub tls: Option<TlsConfiguration>,
     /// How many decoded events wait for the consumer before new ones are
     /// dropped.
@@ -437,7 +440,8 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// An `ssl://` server without a TLS configuration.
+    /// An `ssl://` server without a TLS configuration
+    /// ([`GatewayBackendConfig::tls`]).
     #[error("MQTT server {0:?} needs a TLS configuration")]
     TlsMissing(String),
     /// A QoS other than 0, 1 or 2.
@@ -489,6 +493,31 @@ pub(crate) fn parse_broker_url(url: &str) -> Result<Server, &'static str> {
         port,
         tls,
     })
+}
+
+/// The TLS client configuration for the broker `url` from the PEM `files`
+/// of its configuration section: built for an `ssl://`, `tls://` or
+/// `mqtts://` URL, none for a clear one (whose TLS files are ignored, with
+/// a warning) or one that does not parse (its error comes at start).
+pub(crate) fn tls_for_server(
+    url: &str,
+    files: &tls_files::ClientFiles<'_>,
+) -> Result<Option<TlsConfiguration>, tls_files::Error> {
+    match parse_broker_url(url) {
+        Ok(server) if server.tls => {
+            let config = files.client_config()?;
+            Ok(Some(TlsConfiguration::Rustls(Arc::new(config))))
+        }
+        Ok(_) if !files.is_empty() => {
+            warn!(
+                server = url,
+                section = files.section,
+                "ca_cert, tls_cert and tls_key are ignored: the server URL is not ssl://"
+            );
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
 }
 
 fn parse_server(url: &str) -> Result<Server, ConfigError> {

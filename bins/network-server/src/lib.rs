@@ -182,7 +182,7 @@ impl Server {
                 senders.push(udp.clone());
             }
             if entry.gateway.backend.enabled == "mqtt" {
-                let backend_config = entry.gateway_backend_config();
+                let backend_config = entry.gateway_backend_config()?;
                 let server = backend_config.server.clone();
                 let (backend, events) = GatewayBackend::start(backend_config)
                     .with_context(|| format!("regions[{}].gateway.backend.mqtt", entry.id))?;

@@ -1,7 +1,10 @@
 //! The network server against a device it did not write: lora-rs's
 //! `lorawan-device` 0.12 (LoRaWAN 1.0.3, EU868) joins and exchanges data
 //! through the server over the real Mosquitto at 127.0.0.1:1883, once with
-//! SQLite and once with PostgreSQL (127.0.0.1:5432, database `test`).
+//! SQLite and once with PostgreSQL (127.0.0.1:5432, database `test`), and
+//! once over TLS with a client certificate: the server's gateway backend
+//! and integration on the TLS listener of a private Mosquitto, the gateway
+//! and the application on its plain one.
 //!
 //! device (`lorawan-device` on [`support::radio`]) ⇄ simulated MQTT gateway
 //! ([`support::mqtt_gateway`], protobuf `gw` messages) ⇄ Mosquitto ⇄
@@ -14,7 +17,13 @@
 
 mod support;
 
-use std::path::PathBuf;
+#[path = "../../../tls-files/tests/support/mosquitto.rs"]
+mod mosquitto;
+#[path = "../../../tls-files/tests/support/pki.rs"]
+mod pki;
+#[path = "../../../tls-files/tests/support/temp_dir.rs"]
+mod temp_dir;
+
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -24,6 +33,7 @@ use network_server::Server;
 use ns_core::config::Config;
 use ns_core::pipeline::PipelineCounters;
 use serde_json::{Value, json};
+use temp_dir::TempDir;
 
 use support::mqtt::Events;
 use support::mqtt_gateway::{MqttGateway, item_delay};
@@ -32,26 +42,25 @@ use support::{JOIN_EUI, PgSchema, provision, radio, random_eui, random_key, unti
 const MOSQUITTO_HOST: &str = "127.0.0.1";
 const MOSQUITTO_PORT: u16 = 1883;
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&dir).expect("temporary directory");
-        Self(dir)
-    }
+/// Where the server's MQTT clients connect: `server` and its TLS keys, the
+/// same for the gateway backend and the integration.
+struct ServerMqtt {
+    server: String,
+    tls_keys: String,
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+impl ServerMqtt {
+    fn shared_mosquitto() -> Self {
+        Self {
+            server: format!("tcp://{MOSQUITTO_HOST}:{MOSQUITTO_PORT}"),
+            tls_keys: String::new(),
+        }
     }
 }
 
 /// The server's configuration: no broker, UDP bridge or metrics of its
-/// own; gateways and integration on Mosquitto under `root`; quick windows.
-fn config(root: &str, postgresql_dsn: Option<&str>) -> Config {
+/// own; gateways and integration on `mqtt` under `root`; quick windows.
+fn config(root: &str, postgresql_dsn: Option<&str>, mqtt: &ServerMqtt) -> Config {
     let mut toml = r#"
 [network]
 enabled_regions = ["eu868"]
@@ -73,16 +82,20 @@ bind = ""
 [integration.mqtt]
 event_topic = "ROOT/application/{{application_id}}/device/{{dev_eui}}/event/{{event}}"
 command_topic = "ROOT/application/{{application_id}}/device/{{dev_eui}}/command/{{command}}"
-server = "tcp://127.0.0.1:1883"
+server = "SERVER"
+TLS_KEYS
 
 [[regions]]
 id = "eu868"
 
 [regions.gateway.backend.mqtt]
 topic_prefix = "ROOT/eu868"
-server = "tcp://127.0.0.1:1883"
+server = "SERVER"
+TLS_KEYS
 "#
-    .replace("ROOT", root);
+    .replace("ROOT", root)
+    .replace("SERVER", &mqtt.server)
+    .replace("TLS_KEYS", &mqtt.tls_keys);
     if let Some(dsn) = postgresql_dsn {
         toml.push_str(&format!("\n[postgresql]\ndsn = \"{dsn}\"\n"));
     }
@@ -97,13 +110,32 @@ fn u64_of(v: &Value) -> Option<u64> {
     v.as_u64()
 }
 
+/// How the server reaches the broker in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// The shared Mosquitto at 127.0.0.1:1883.
+    Clear,
+    /// A private Mosquitto's TLS listener that requires a client
+    /// certificate.
+    Tls,
+}
+
 /// Join, an uplink, a downlink command from the application delivered
 /// after the next uplink: the whole class A cycle with `lorawan-device`.
-async fn join_and_exchange_data(postgresql: bool) {
+async fn join_and_exchange_data(postgresql: bool, transport: Transport) {
     support::init_tracing();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let root = format!("t-{id}");
     let data_dir = TempDir::new(&format!("ns-e2e-{id}"));
+    // The test's own clients (gateway, application) use a plain listener.
+    let (broker, mqtt) = match transport {
+        Transport::Clear => (None, ServerMqtt::shared_mosquitto()),
+        Transport::Tls => {
+            let (broker, mqtt) = private_tls_mosquitto(&data_dir).await;
+            (Some(broker), mqtt)
+        }
+    };
+    let plain_port = broker.as_ref().map_or(MOSQUITTO_PORT, |b| b.port);
     // Declared before the server so that it is dropped after it.
     let schema = if postgresql {
         Some(PgSchema::create().await)
@@ -113,8 +145,8 @@ async fn join_and_exchange_data(postgresql: bool) {
     let server = within(
         "Server::start",
         Server::start(
-            config(&root, schema.as_ref().map(|s| s.dsn.as_str())),
-            &data_dir.0,
+            config(&root, schema.as_ref().map(|s| s.dsn.as_str()), &mqtt),
+            data_dir.path(),
         ),
     )
     .await
@@ -129,14 +161,14 @@ async fn join_and_exchange_data(postgresql: bool) {
 
     let mut events = Events::subscribe(
         MOSQUITTO_HOST,
-        MOSQUITTO_PORT,
+        plain_port,
         &format!("{root}/application/+/device/+/event/+"),
     )
     .await;
     let (air, gateway_side) = radio::air();
     let gateway = MqttGateway::start(
         MOSQUITTO_HOST,
-        MOSQUITTO_PORT,
+        plain_port,
         &format!("{root}/eu868"),
         &gateway_id.to_string(),
         gateway_side,
@@ -305,14 +337,44 @@ async fn join_and_exchange_data(postgresql: bool) {
     drop(gateway);
     within("server shutdown", server.run(async {})).await;
     storage.close().await;
+    drop(broker);
+}
+
+/// A Mosquitto of the test's own whose TLS listener requires a client
+/// certificate, with its files in `dir`, and the server's settings for it.
+async fn private_tls_mosquitto(dir: &TempDir) -> (mosquitto::Mosquitto, ServerMqtt) {
+    let pki = pki::Pki::generate(dir, "pki");
+    let tls = mosquitto::TlsListener {
+        cafile: pki.ca.clone(),
+        certfile: pki.server_cert.clone(),
+        keyfile: pki.server_key.clone(),
+        require_certificate: true,
+    };
+    let broker = mosquitto::Mosquitto::start(dir, Some(tls)).await;
+    let (cert, key) = pki.client_files("network-server");
+    let mqtt = ServerMqtt {
+        server: format!("ssl://127.0.0.1:{}", broker.tls_port()),
+        tls_keys: format!(
+            "ca_cert = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            pki.ca.display(),
+            cert.display(),
+            key.display()
+        ),
+    };
+    (broker, mqtt)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lorawan_device_joins_and_exchanges_data_over_mosquitto_with_sqlite() {
-    join_and_exchange_data(false).await;
+    join_and_exchange_data(false, Transport::Clear).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lorawan_device_joins_and_exchanges_data_over_mosquitto_with_postgresql() {
-    join_and_exchange_data(true).await;
+    join_and_exchange_data(true, Transport::Clear).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lorawan_device_joins_and_exchanges_data_over_mqtt_tls_with_a_client_certificate() {
+    join_and_exchange_data(false, Transport::Tls).await;
 }

@@ -122,6 +122,10 @@ pub enum ConfigError {
         #[source]
         source: lorawan::region::ConfigError,
     },
+    /// A TLS file the configuration names cannot be used (the error names
+    /// the key and the file).
+    #[error(transparent)]
+    Tls(#[from] tls_files::Error),
 }
 
 /// The whole configuration.

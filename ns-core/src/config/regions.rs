@@ -92,7 +92,9 @@ pub struct GatewayMqtt {
     /// `command_topic`: the pre-`topic_prefix` form; ignored (the command
     /// topics follow the event topics' prefix).
     pub command_topic: Option<String>,
-    /// `server`: `tcp://host:port`, `ssl://host:port` or `ws://…`.
+    /// `server`: `tcp://host:port` (or `mqtt://`) in clear, `ssl://host:port`
+    /// (or `tls://`, `mqtts://`) over TLS with `ca_cert`, `tls_cert` and
+    /// `tls_key`.
     pub server: String,
     /// `username` (empty: none).
     pub username: String,
@@ -107,9 +109,11 @@ pub struct GatewayMqtt {
     /// `keep_alive_interval`.
     #[serde(deserialize_with = "duration")]
     pub keep_alive_interval: Duration,
-    /// `ca_cert`: PEM file of the broker's CA (empty: the system's roots).
+    /// `ca_cert`: PEM file of the broker's CA (empty: the system's roots);
+    /// for a TLS `server` only.
     pub ca_cert: String,
-    /// `tls_cert`: PEM client certificate file.
+    /// `tls_cert`: PEM client certificate file (with `tls_key`, or not at
+    /// all); for a TLS `server` only.
     pub tls_cert: String,
     /// `tls_key`: PEM key file of `tls_cert`.
     pub tls_key: String,
@@ -296,12 +300,31 @@ impl RegionEntry {
     }
 
     /// The settings of the region's MQTT gateway backend
-    /// (`[regions.gateway.backend.mqtt]`). TLS settings are not carried:
-    /// the caller builds [`GatewayBackendConfig::tls`] for an `ssl://`
-    /// server.
-    pub fn gateway_backend_config(&self) -> GatewayBackendConfig {
+    /// (`[regions.gateway.backend.mqtt]`). For an `ssl://`, `tls://` or
+    /// `mqtts://` server, the TLS client configuration is built from
+    /// `ca_cert` (empty: the system's trust store) and `tls_cert` /
+    /// `tls_key` (a client certificate, when set); for a clear server those
+    /// keys are ignored, with a warning.
+    ///
+    /// # Errors
+    /// [`ConfigError::Tls`] when a TLS file cannot be used: missing,
+    /// holding no certificate or key, a key that does not match its
+    /// certificate, or only one of `tls_cert` and `tls_key` set. The error
+    /// names the key (`regions[eu868].gateway.backend.mqtt.ca_cert`) and
+    /// the file.
+    pub fn gateway_backend_config(&self) -> Result<GatewayBackendConfig, ConfigError> {
         let mqtt = &self.gateway.backend.mqtt;
         let mut config = GatewayBackendConfig::new(self.topic_prefix(), mqtt.server.clone());
+        let section = format!("regions[{}].gateway.backend.mqtt", self.id);
+        config.tls = crate::gateway_backend::tls_for_server(
+            &mqtt.server,
+            &tls_files::ClientFiles {
+                section: &section,
+                ca_cert: &mqtt.ca_cert,
+                tls_cert: &mqtt.tls_cert,
+                tls_key: &mqtt.tls_key,
+            },
+        )?;
         config.username = mqtt.username.clone();
         config.password = mqtt.password.clone();
         config.client_id = mqtt.client_id.clone();
@@ -309,7 +332,7 @@ impl RegionEntry {
         config.clean_session = mqtt.clean_session;
         config.keep_alive = mqtt.keep_alive_interval;
         config.share_name = mqtt.share_name.clone();
-        config
+        Ok(config)
     }
 
     /// The region configuration `lorawan` checks and completes.

@@ -324,7 +324,9 @@ pub struct MqttIntegration {
     pub command_topic: String,
     /// `json`: events as JSON (else protobuf).
     pub json: bool,
-    /// `server`.
+    /// `server`: `tcp://host:port` (or `mqtt://`) in clear, `ssl://host:port`
+    /// (or `tls://`, `mqtts://`) over TLS with `ca_cert`, `tls_cert` and
+    /// `tls_key`.
     pub server: String,
     /// `username`.
     pub username: String,
@@ -339,11 +341,13 @@ pub struct MqttIntegration {
     /// `keep_alive_interval`.
     #[serde(deserialize_with = "duration")]
     pub keep_alive_interval: Duration,
-    /// `ca_cert`.
+    /// `ca_cert`: PEM file of the broker's CA (empty: the system's roots);
+    /// for a TLS `server` only.
     pub ca_cert: String,
-    /// `tls_cert`.
+    /// `tls_cert`: PEM client certificate file (with `tls_key`, or not at
+    /// all); for a TLS `server` only.
     pub tls_cert: String,
-    /// `tls_key`.
+    /// `tls_key`: PEM key file of `tls_cert`.
     pub tls_key: String,
 }
 

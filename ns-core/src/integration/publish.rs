@@ -2,7 +2,9 @@
 //! radio path without ever making it wait.
 //!
 //! - [`MqttPublisher`] owns an MQTT 5 client (rumqttc) whose event loop runs
-//!   in its own task and reconnects with exponential backoff. `publish`
+//!   in its own task and reconnects with exponential backoff; an `ssl://`,
+//!   `tls://` or `mqtts://` server is reached over TLS with `ca_cert` and,
+//!   when set, the client certificate `tls_cert` / `tls_key`. `publish`
 //!   encodes the event, renders its topic from `[integration.mqtt]`
 //!   `event_topic`, and queues it with the client's non-blocking
 //!   `try_publish`; a full queue drops the event and counts it.
@@ -137,6 +139,10 @@ pub enum PublishConfigError {
     /// A QoS other than 0, 1 or 2.
     #[error("integration.mqtt.qos {0} is not 0, 1 or 2")]
     Qos(u8),
+    /// A TLS file (`integration.mqtt.ca_cert`, `tls_cert`, `tls_key`)
+    /// cannot be used; the error names the key and the file.
+    #[error(transparent)]
+    Tls(#[from] tls_files::Error),
     /// An HTTP endpoint that is not a plain `http://` URL.
     #[error("integration.http.event_endpoint_url {url:?}: {reason}")]
     Endpoint {
@@ -170,18 +176,31 @@ pub enum PublishError {
     NoDevice(super::EventKind),
 }
 
-/// A broker address: `tcp://`, `mqtt://` or bare `host[:port]` (TLS is
-/// refused for now).
-fn parse_server(url: &str) -> Result<(String, u16), PublishConfigError> {
-    let bad = |reason| PublishConfigError::Server {
-        url: url.to_owned(),
-        reason,
+/// The broker address and transport of `[integration.mqtt]`: `tcp://`,
+/// `mqtt://` or bare `host[:port]` in clear; `ssl://`, `tls://` or
+/// `mqtts://` over TLS with the section's `ca_cert`, `tls_cert` and
+/// `tls_key`.
+fn server_transport(
+    settings: &MqttIntegration,
+) -> Result<(String, u16, Transport), PublishConfigError> {
+    let url = &settings.server;
+    let server = crate::gateway_backend::parse_broker_url(url).map_err(|reason| {
+        PublishConfigError::Server {
+            url: url.to_owned(),
+            reason,
+        }
+    })?;
+    let files = tls_files::ClientFiles {
+        section: "integration.mqtt",
+        ca_cert: &settings.ca_cert,
+        tls_cert: &settings.tls_cert,
+        tls_key: &settings.tls_key,
     };
-    let server = crate::gateway_backend::parse_broker_url(url).map_err(bad)?;
-    if server.tls {
-        return Err(bad("TLS is not supported by the MQTT integration yet"));
-    }
-    Ok((server.host, server.port))
+    let transport = match crate::gateway_backend::tls_for_server(url, &files)? {
+        Some(tls) => Transport::Tls(tls),
+        None => Transport::Tcp,
+    };
+    Ok((server.host, server.port, transport))
 }
 
 /// The MQTT integration's driver; see the [module documentation](self).
@@ -198,12 +217,16 @@ pub struct MqttPublisher {
 
 impl MqttPublisher {
     /// Starts the client task for `[integration.mqtt]` (connecting happens
-    /// in the background). TLS (`ssl://`) servers are not supported yet.
+    /// in the background). The TLS files of an `ssl://` server are read
+    /// here, so a bad one stops the start; a broker that refuses the
+    /// connection (an unknown CA, a missing client certificate) is retried
+    /// and counted in [`PublisherCounters::connection_errors`].
     ///
     /// Must be called within a tokio runtime.
     ///
     /// # Errors
-    /// [`PublishConfigError`] when the server URL or the QoS cannot be used.
+    /// [`PublishConfigError`] when the server URL, the QoS or a TLS file
+    /// cannot be used.
     pub fn start(settings: &MqttIntegration) -> Result<Self, PublishConfigError> {
         Self::start_inner(settings, None)
     }
@@ -238,7 +261,7 @@ impl MqttPublisher {
         settings: &MqttIntegration,
         commands: Option<CommandRoute>,
     ) -> Result<Self, PublishConfigError> {
-        let (host, port) = parse_server(&settings.server)?;
+        let (host, port, transport) = server_transport(settings)?;
         let qos = v5::mqttbytes::qos(settings.qos).ok_or(PublishConfigError::Qos(settings.qos))?;
         let client_id = if settings.client_id.is_empty() {
             format!("ns-integration-{:016x}", rand::random::<u64>())
@@ -254,7 +277,7 @@ impl MqttPublisher {
         // MQTT writes, which measured ~20 % cheaper per uplink than
         // TCP_NODELAY (docs/benchmarks.md), at the cost of a few ms.
         options
-            .set_transport(Transport::Tcp)
+            .set_transport(transport)
             .set_keep_alive(settings.keep_alive_interval.max(MIN_KEEP_ALIVE))
             .set_clean_start(clean_session)
             .set_request_channel_capacity(MQTT_QUEUE);
@@ -406,23 +429,49 @@ async fn drive_mqtt(
 mod tests {
     use super::*;
 
+    fn server(url: &str, ca_cert: &str) -> Result<(String, u16, bool), PublishConfigError> {
+        let settings = MqttIntegration {
+            server: url.into(),
+            ca_cert: ca_cert.into(),
+            ..Default::default()
+        };
+        let (host, port, transport) = server_transport(&settings)?;
+        Ok((host, port, matches!(transport, Transport::Tls(_))))
+    }
+
     #[test]
-    fn servers_parse_with_default_port_and_tls_is_refused() {
-        assert_eq!(
-            parse_server("tcp://127.0.0.1:1883").unwrap(),
-            ("127.0.0.1".into(), 1883)
+    fn servers_parse_with_default_port() {
+        let ok = |url, host: &str, port, tls| {
+            assert_eq!(server(url, "").unwrap(), (host.into(), port, tls), "{url}");
+        };
+        ok("tcp://127.0.0.1:1883", "127.0.0.1", 1883, false);
+        ok("broker.local", "broker.local", 1883, false);
+        ok("mqtt://[::1]:1884", "::1", 1884, false);
+        assert!(matches!(
+            server("ws://broker", ""),
+            Err(PublishConfigError::Server { .. })
+        ));
+        assert!(matches!(
+            server("tcp://:1883", ""),
+            Err(PublishConfigError::Server { .. })
+        ));
+    }
+
+    #[test]
+    fn tls_server_reads_its_files_and_a_clear_one_does_not() {
+        let e = server("ssl://broker:8883", "/absent/ca.pem").unwrap_err();
+        let PublishConfigError::Tls(e) = e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            e.to_string()
+                .contains("integration.mqtt.ca_cert file \"/absent/ca.pem\""),
+            "{e}"
         );
         assert_eq!(
-            parse_server("broker.local").unwrap(),
-            ("broker.local".into(), 1883)
+            server("tcp://broker", "/absent/ca.pem").unwrap(),
+            ("broker".into(), 1883, false)
         );
-        assert_eq!(
-            parse_server("mqtt://[::1]:1884").unwrap(),
-            ("::1".into(), 1884)
-        );
-        assert!(parse_server("ssl://broker:8883").is_err());
-        assert!(parse_server("ws://broker").is_err());
-        assert!(parse_server("tcp://:1883").is_err());
     }
 
     #[test]

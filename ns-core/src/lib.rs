@@ -26,6 +26,8 @@
 //! - [`gateway_backend`]: the MQTT gateway backend of a region: `up`,
 //!   `stats` and `ack` events in (protobuf or JSON), `down` and `config`
 //!   commands out in the encoding each gateway speaks.
+//! - [`shared_state`]: what several server instances share through Redis
+//!   (cross-instance de-duplication, TX-ack contexts).
 //! - [`api`]: the management API: ChirpStack's gRPC services with gRPC-web
 //!   and REST/JSON, its tokens and password hashes, one authorization table.
 //!
@@ -49,6 +51,7 @@ pub mod join;
 pub mod mac;
 pub mod model;
 pub mod pipeline;
+pub mod shared_state;
 pub mod storage;
 pub mod udp_backend;
 pub mod uplink;

@@ -64,6 +64,25 @@ pub struct PipelineCounters {
     /// Scheduler runs or claimed devices that sent nothing because of an
     /// error (storage, no gateway heard the device, no backend).
     pub scheduler_errors: AtomicU64,
+    /// Uplink copies that took their frame's Redis lock: each made a frame
+    /// set (ChirpStack's `deduplicate_no_lock_count`).
+    pub dedup_redis_no_lock: AtomicU64,
+    /// Uplink copies that found their frame locked in Redis: merged into
+    /// the set of the instance holding the lock (ChirpStack's
+    /// `deduplicate_locked_count`).
+    pub dedup_redis_locked: AtomicU64,
+    /// Uplink copies Redis failed for, de-duplicated in-process instead.
+    pub dedup_redis_fallback: AtomicU64,
+    /// Uplink copies dropped on the Redis path: malformed, or too many
+    /// waiting for Redis.
+    pub dedup_redis_dropped: AtomicU64,
+    /// Collect-set members that did not decode (another server version).
+    pub dedup_redis_undecodable: AtomicU64,
+    /// Redis commands that failed (unreachable, timed out, refused).
+    pub redis_errors: AtomicU64,
+    /// TX-ack contexts in Redis that did not decode (another server
+    /// version); their acks count as unknown.
+    pub tx_ack_contexts_undecodable: AtomicU64,
     /// Time from a frame's first copy to its `up` event, by bucket.
     pub uplink_latency: LatencyHistogram,
     uplink_rejections: Mutex<RejectCounts>,
@@ -170,6 +189,19 @@ impl PipelineCounters {
                 &self.scheduler_downlinks_sent,
             ),
             ("ns_scheduler_errors_total", &self.scheduler_errors),
+            ("ns_dedup_redis_no_lock_total", &self.dedup_redis_no_lock),
+            ("ns_dedup_redis_locked_total", &self.dedup_redis_locked),
+            ("ns_dedup_redis_fallback_total", &self.dedup_redis_fallback),
+            ("ns_dedup_redis_dropped_total", &self.dedup_redis_dropped),
+            (
+                "ns_dedup_redis_undecodable_members_total",
+                &self.dedup_redis_undecodable,
+            ),
+            ("ns_redis_errors_total", &self.redis_errors),
+            (
+                "ns_tx_ack_contexts_undecodable_total",
+                &self.tx_ack_contexts_undecodable,
+            ),
         ];
         let mut out: Vec<_> = plain
             .into_iter()

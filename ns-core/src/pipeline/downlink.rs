@@ -15,8 +15,12 @@ use crate::integration::{DeviceInfo, Event, LogCode, LogLevel, log_event, tx_ack
 const CAS_ATTEMPTS: usize = 3;
 
 impl Shared {
-    /// Keeps what the TX ack of `downlink_id` needs.
-    pub(super) fn remember(&self, downlink_id: u32, pending: PendingDownlink) {
+    /// Keeps what the TX ack of `downlink_id` needs: in Redis when shared
+    /// with other instances, else (or when Redis fails) in memory.
+    pub(super) async fn remember(&self, downlink_id: u32, pending: PendingDownlink) {
+        if self.instances.is_some() && self.put_pending(downlink_id, &pending).await {
+            return;
+        }
         if let Ok(mut map) = self.pending.lock() {
             if map.len() >= super::MAX_PENDING_DOWNLINKS {
                 // Its ack will count as unknown: nothing advances, as for
@@ -28,14 +32,23 @@ impl Shared {
         }
     }
 
-    /// Forgets a downlink (it was not sent after all).
-    pub(super) fn forget(&self, downlink_id: u32) -> Option<PendingDownlink> {
-        self.pending.lock().ok()?.remove(&downlink_id)
+    /// Forgets a downlink (it was not sent after all, or its ack came):
+    /// what was kept for it, from memory or Redis.
+    pub(super) async fn forget(&self, downlink_id: u32) -> Option<PendingDownlink> {
+        let local = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(&downlink_id));
+        if local.is_some() {
+            return local;
+        }
+        self.take_pending(downlink_id).await
     }
 
     /// Sends a data downlink `plan` for `dev_eui` and keeps what its TX ack
     /// needs; `false` (and nothing kept) when it could not be sent.
-    pub(super) fn send_data_downlink(
+    pub(super) async fn send_data_downlink(
         &self,
         region_config_id: &str,
         plan: downlink::DownlinkPlan,
@@ -50,16 +63,17 @@ impl Shared {
                 device_info,
                 sent_at: tokio::time::Instant::now(),
             },
-        );
+        )
+        .await;
         let sent = self.send(region_config_id, &plan.frame, Some(dev_eui));
         if !sent {
-            self.forget(downlink_id);
+            self.forget(downlink_id).await;
         }
         sent
     }
 
     pub(super) async fn handle_tx_ack(&self, gateway_id: Eui64, ack: gw::DownlinkTxAck) {
-        let Some(pending) = self.forget(ack.downlink_id) else {
+        let Some(pending) = self.forget(ack.downlink_id).await else {
             self.counters.bump(&self.counters.tx_acks_unknown);
             debug!(%gateway_id, downlink_id = ack.downlink_id, "TX ack of an unknown downlink");
             return;

@@ -185,13 +185,14 @@ impl Shared {
                 device_info: info.clone(),
                 sent_at: tokio::time::Instant::now(),
             },
-        );
+        )
+        .await;
         self.log_frame(super::FrameLog::Uplink {
             set: &set,
             dev_eui: Some(dev_eui),
         });
         if !self.send(&set.region_config_id, &accepted.downlink, Some(dev_eui)) {
-            self.forget(downlink_id);
+            self.forget(downlink_id).await;
         }
         self.publish(Event::Join(join_event(
             info,

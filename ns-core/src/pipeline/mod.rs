@@ -69,6 +69,7 @@ mod clock;
 mod commands;
 mod counters;
 mod downlink;
+mod instances;
 mod join;
 mod scheduler;
 mod uplink;
@@ -93,6 +94,7 @@ use crate::integration::publish::{HttpPublisher, MqttPublisher};
 use crate::integration::{DeviceInfo, Event};
 use crate::join::JoinOptions;
 use crate::mac::{DesiredSettings, MacConfig};
+use crate::shared_state::SharedState;
 use crate::storage::Storage;
 
 pub use clock::Clock;
@@ -353,6 +355,7 @@ pub struct Pipeline {
     adr: AdrRegistry,
     senders: HashMap<String, Arc<dyn DownlinkSender>>,
     sinks: Vec<Arc<dyn EventSink>>,
+    shared_state: Option<SharedState>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -375,7 +378,15 @@ impl Pipeline {
             adr: AdrRegistry::default(),
             senders: HashMap::new(),
             sinks: Vec::new(),
+            shared_state: None,
         }
+    }
+
+    /// De-duplicates uplinks and keeps TX-ack contexts through Redis, shared
+    /// with the other instances (see [`crate::shared_state`]); without it,
+    /// both stay in this process.
+    pub fn set_shared_state(&mut self, state: SharedState) {
+        self.shared_state = Some(state);
     }
 
     /// Uses these ADR algorithms instead of the built-in ones.
@@ -398,6 +409,10 @@ impl Pipeline {
         let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let dedup = Deduplicator::new(self.settings.dedup.clone());
         let storage = self.storage.clone();
+        let (fallback, fallback_rx) = mpsc::channel(instances::FALLBACK_CAPACITY);
+        let instances = self.shared_state.map(|state| {
+            instances::Instances::new(state, self.settings.dedup.max_open_sets, fallback)
+        });
         let shared = Arc::new(Shared {
             settings: self.settings,
             storage: self.storage,
@@ -405,6 +420,7 @@ impl Pipeline {
             senders: self.senders,
             sinks: self.sinks,
             pending: Mutex::new(HashMap::new()),
+            instances,
             cache: cache::Cache::default(),
             candidate_reads: batch::candidate_reader(storage.clone()),
             session_writes: batch::session_writer(storage.clone()),
@@ -413,7 +429,7 @@ impl Pipeline {
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             scheduler_wake: Arc::new(Notify::new()),
         });
-        let task = tokio::spawn(run(Arc::clone(&shared), dedup, rx));
+        let task = tokio::spawn(run(Arc::clone(&shared), dedup, rx, fallback_rx));
         let scheduler = tokio::spawn(scheduler::run(
             Arc::clone(&shared),
             Arc::clone(&shared.scheduler_wake),
@@ -509,6 +525,14 @@ impl PipelineHandle {
         &self.shared.storage
     }
 
+    /// The Redis state shared with other instances, if configured.
+    pub fn shared_state(&self) -> Option<&SharedState> {
+        self.shared
+            .instances
+            .as_ref()
+            .map(instances::Instances::state)
+    }
+
     /// Stops taking input and waits (up to `wait`) for the frame sets in
     /// progress.
     pub async fn shutdown(self, wait: Duration) {
@@ -534,6 +558,9 @@ struct Shared {
     sinks: Vec<Arc<dyn EventSink>>,
     /// TX-ack contexts by downlink id.
     pending: Mutex<HashMap<u32, PendingDownlink>>,
+    /// Redis, shared with other instances (de-duplication, TX-ack
+    /// contexts); `None`: everything in-process.
+    instances: Option<instances::Instances>,
     cache: cache::Cache,
     /// The uplink path's device lookups, batched.
     candidate_reads: batch::Batcher<
@@ -564,7 +591,7 @@ struct PendingDownlink {
     sent_at: tokio::time::Instant,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum PendingKind {
     /// A class A data downlink.
     Data(Box<TxAckContext>),
@@ -573,7 +600,12 @@ enum PendingKind {
 }
 
 /// The pipeline task: gateway events in, frame sets out to worker tasks.
-async fn run(shared: Arc<Shared>, mut dedup: Deduplicator, mut input: mpsc::Receiver<Input>) {
+async fn run(
+    shared: Arc<Shared>,
+    mut dedup: Deduplicator,
+    mut input: mpsc::Receiver<Input>,
+    mut fallback: mpsc::Receiver<instances::Fallback>,
+) {
     // TX-ack contexts expire and the de-duplicator's counters are copied
     // once a second, whether gateway events come or not.
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
@@ -584,6 +616,10 @@ async fn run(shared: Arc<Shared>, mut dedup: Deduplicator, mut input: mpsc::Rece
             item = input.recv() => {
                 let Some(Input { region_config_id, event }) = item else { return };
                 handle_input(&shared, &mut dedup, &region_config_id, event);
+            }
+            Some((region, frame)) = fallback.recv() => {
+                // Redis failed for this copy: de-duplicated here alone.
+                dedup.handle_frame(tokio::time::Instant::now().into_std(), &region, frame);
             }
             () = sleep_until(deadline) => {
                 dedup.handle_timeout(tokio::time::Instant::now().into_std());
@@ -619,6 +655,10 @@ fn handle_input(shared: &Arc<Shared>, dedup: &mut Deduplicator, region: &str, ev
         GatewayEvent::Up { frame, .. } => {
             if !shared.settings.regions.contains_key(region) {
                 shared.counters.bump(&shared.counters.unknown_region);
+                return;
+            }
+            if shared.instances.is_some() {
+                shared.collect_copy(region, frame);
                 return;
             }
             dedup.handle_frame(now, region, frame);

@@ -138,7 +138,10 @@ impl Shared {
         let Some(plan) = response.plan else {
             return;
         };
-        if !self.send_data_downlink(&gateways.region_config_id, plan, info, dev_eui) {
+        if !self
+            .send_data_downlink(&gateways.region_config_id, plan, info, dev_eui)
+            .await
+        {
             self.counters.bump(&self.counters.scheduler_errors);
             return;
         }

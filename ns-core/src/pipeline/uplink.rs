@@ -365,7 +365,8 @@ impl Shared {
                 }
             }
         }
-        self.send_data_downlink(&up.region_config_id, plan, info, dev_eui);
+        self.send_data_downlink(&up.region_config_id, plan, info, dev_eui)
+            .await;
     }
 
     /// Deletes the queue items a plan dropped, each with its `ack`

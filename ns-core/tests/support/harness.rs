@@ -171,6 +171,15 @@ impl Harness {
             .await
             .expect("in-memory SQLite");
         hold.watch(&storage);
+        let (tenant, application) = Self::seed(&storage).await;
+        // Connected and seeded: from here on, simulated time.
+        tokio::time::pause();
+        Self::start_on(config, storage, tenant, application, None)
+    }
+
+    /// What every harness's storage holds: a tenant, its application and
+    /// gateways GW1, GW2 and GW3.
+    pub async fn seed(storage: &Storage) -> (Tenant, Application) {
         let tenant = Tenant::new("tenant");
         storage.create_tenant(&tenant).await.expect("tenant");
         let application = Application::new(tenant.id, "application");
@@ -186,9 +195,21 @@ impl Harness {
             let gateway = Gateway::new(id.parse().expect("gateway id"), tenant.id, id);
             storage.create_gateway(&gateway).await.expect("gateway");
         }
+        (tenant, application)
+    }
 
-        // Connected and migrated: from here on, simulated time.
-        tokio::time::pause();
+    /// A pipeline over `storage` (seeded with [`seed`](Self::seed)),
+    /// sharing `shared_state` with other pipelines when given: one of
+    /// several server instances. Time is simulated only if the caller
+    /// paused tokio's clock (as [`with_config`](Self::with_config) does);
+    /// a pipeline that talks to Redis needs the real one.
+    pub fn start_on(
+        config: &Config,
+        storage: Storage,
+        tenant: Tenant,
+        application: Application,
+        shared_state: Option<ns_core::shared_state::SharedState>,
+    ) -> Self {
         let mut settings = PipelineSettings::from_config(config).expect("pipeline settings");
         settings.clock = Clock::runtime();
         let (sink, events) = ChannelSink::new(1024);
@@ -200,6 +221,9 @@ impl Harness {
         let mut pipeline = Pipeline::new(settings, storage.clone());
         pipeline.add_event_sink(Arc::new(sink));
         pipeline.add_downlink_sender("eu868", gateway.clone());
+        if let Some(state) = shared_state {
+            pipeline.set_shared_state(state);
+        }
         let handle = pipeline.start();
         let input = handle.input();
         Self {

@@ -12,11 +12,14 @@
 //!    command subscription, and HTTP);
 //! 4. the gateway backends: the built-in Semtech UDP bridge
 //!    (`[backend.semtech_udp]`) and an MQTT backend per enabled region;
-//! 5. the [`Pipeline`](ns_core::pipeline::Pipeline) joining them;
+//! 5. the [`Pipeline`](ns_core::pipeline::Pipeline) joining them, with
+//!    Redis for de-duplication and TX acks shared with other instances
+//!    when `[redis] servers` is set;
 //! 6. the management API on `[api] bind` (gRPC, gRPC-web, REST/JSON;
 //!    tokens signed with `api.secret`, or one generated and kept in the
 //!    database);
-//! 7. `/metrics` and `/health` on `[monitoring] bind`.
+//! 7. `/metrics` and `/health` on `[monitoring] bind` (`/health` pings
+//!    Redis when configured).
 //!
 //! ```no_run
 //! use ns_core::config::Config;
@@ -48,6 +51,7 @@ use ns_core::integration::publish::{
     ApplicationHttpSettings, ApplicationHttpSink, HttpLimits, HttpPublisher, MqttPublisher,
 };
 use ns_core::pipeline::{DownlinkSender, FirstOf, Pipeline, PipelineHandle, PipelineSettings};
+use ns_core::shared_state::SharedState;
 use ns_core::storage::{Storage, StorageOptions};
 use ns_core::udp_backend::{UdpBackend, UdpBackendConfig};
 use tokio::net::TcpListener;
@@ -107,6 +111,9 @@ impl Server {
         let storage = connect_storage(&config, data_dir).await?;
         let settings = PipelineSettings::from_config(&config)?;
         let mut pipeline = Pipeline::new(settings, storage.clone());
+        if let Some(state) = open_redis(&config).await? {
+            pipeline.set_shared_state(state);
+        }
         let mut tasks = Vec::new();
         // Each application's own HTTP integration (from the management
         // API): one cache lookup per event, off the radio path.
@@ -360,6 +367,33 @@ pub async fn set_password(
     };
     storage.close().await;
     Ok(created)
+}
+
+/// The Redis shared with other instances, if `[redis] servers` is set.
+/// A Redis that does not answer yet is no reason not to start: the
+/// pipeline works in-process until it does (logged, and `/health` says so).
+async fn open_redis(config: &Config) -> anyhow::Result<Option<SharedState>> {
+    let Some(state) = SharedState::open(&config.redis).context("redis")? else {
+        return Ok(None);
+    };
+    let server = state.server().to_owned();
+    match tokio::time::timeout(Duration::from_secs(2), state.ping()).await {
+        Ok(Ok(())) => info!(
+            server,
+            key_prefix = state.key_prefix(),
+            "Redis: uplinks de-duplicated and TX acks shared with other instances"
+        ),
+        Ok(Err(error)) => warn!(
+            server,
+            %error,
+            "Redis not reachable: uplinks de-duplicated in this instance only until it is"
+        ),
+        Err(_) => warn!(
+            server,
+            "Redis did not answer within 2 s: uplinks de-duplicated in this instance only until it does"
+        ),
+    }
+    Ok(Some(state))
 }
 
 /// The secret that signs API tokens: `api.secret`, or else one generated

@@ -1,16 +1,23 @@
 //! `/metrics` (Prometheus text) and `/health`.
+//!
+//! `/health` answers 200 `OK` while the server runs; with `[redis]`
+//! configured it also pings Redis: `OK` and `redis: ok` (200), or
+//! `redis: …` saying what failed (503), as the instance then no longer
+//! de-duplicates with the others.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State as AxumState;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use ns_core::gateway_backend::GatewayBackend;
 use ns_core::integration::publish::{ApplicationHttpSink, MqttPublisher};
 use ns_core::pipeline::PipelineCounters;
+use ns_core::shared_state::SharedState;
 use ns_core::udp_backend::UdpBackend;
 use tokio::net::TcpListener;
 
@@ -25,6 +32,7 @@ pub(crate) struct State {
     mqtt: Option<Arc<MqttPublisher>>,
     app_http: Arc<ApplicationHttpSink>,
     api: Option<Arc<ns_core::api::ApiState>>,
+    redis: Option<SharedState>,
 }
 
 impl State {
@@ -36,6 +44,7 @@ impl State {
             mqtt: server.mqtt_integration.clone(),
             app_http: Arc::clone(&server.app_http),
             api: server.api.as_ref().map(|a| Arc::clone(a.state())),
+            redis: server.pipeline.shared_state().cloned(),
         }
     }
 }
@@ -43,10 +52,27 @@ impl State {
 pub(crate) async fn serve(listener: TcpListener, state: State) {
     let app = Router::new()
         .route("/metrics", get(metrics))
-        .route("/health", get(|| async { "OK\n" }))
+        .route("/health", get(health))
         .with_state(state);
     if let Err(error) = axum::serve(listener, app).await {
         tracing::error!(%error, "metrics endpoint stopped");
+    }
+}
+
+/// How long `/health` waits for Redis's answer.
+const REDIS_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+async fn health(AxumState(state): AxumState<State>) -> (StatusCode, String) {
+    let Some(redis) = &state.redis else {
+        return (StatusCode::OK, "OK\n".into());
+    };
+    match tokio::time::timeout(REDIS_PING_TIMEOUT, redis.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "OK\nredis: ok\n".into()),
+        Ok(Err(error)) => (StatusCode::SERVICE_UNAVAILABLE, format!("redis: {error}\n")),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("redis: no answer within {REDIS_PING_TIMEOUT:?}\n"),
+        ),
     }
 }
 

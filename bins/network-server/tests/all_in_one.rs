@@ -5,8 +5,9 @@
 //! - all-in-one: its own SQLite file, embedded MQTT broker, UDP bridge and
 //!   metrics endpoint, every one on a port the OS picks (learnt from its
 //!   log);
-//! - with the real parts: Mosquitto at 127.0.0.1:1883 and PostgreSQL at
-//!   127.0.0.1:5432 (a schema of its own, topics under `t-<uuid>/`).
+//! - with the real parts: Mosquitto at 127.0.0.1:1883, PostgreSQL at
+//!   127.0.0.1:5432 (a schema of its own, topics under `t-<uuid>/`) and
+//!   Redis at 127.0.0.1:6379 (keys under `t-<uuid>:`).
 //!
 //! The process is killed when the test ends, also when it fails (then its
 //! log is printed).
@@ -43,11 +44,15 @@ get_downlink_data_delay = "20ms"
 "#;
 
 /// The real parts: Mosquitto (the default MQTT server once no broker is
-/// embedded) and PostgreSQL; topics under `ROOT` so that parallel tests
-/// and other users of the broker do not meet.
+/// embedded), PostgreSQL and Redis; topics and keys under `ROOT` so that
+/// parallel tests and other users of the broker do not meet.
 const EXTERNAL: &str = r#"
 [mqtt_broker]
 bind = ""
+
+[redis]
+servers = ["redis://127.0.0.1:6379/"]
+key_prefix = "ROOT:"
 
 [postgresql]
 dsn = "DSN"
@@ -110,7 +115,8 @@ async fn join_and_exchange_data_over_udp(external: bool) {
     let metrics = addr_field(&line, "addr");
 
     let (status, body) = http_get(metrics, "/health").await;
-    assert_eq!((status, body.trim()), (200, "OK"));
+    let healthy = if external { "OK\nredis: ok" } else { "OK" };
+    assert_eq!((status, body.trim()), (200, healthy));
 
     // Provisioning through the server's own database (SQLite: WAL lets
     // both write).
@@ -277,6 +283,16 @@ async fn join_and_exchange_data_over_udp(external: bool) {
         "ns_uplinks_accepted_total in:\n{body}"
     );
     assert_eq!(sample(&body, "ns_joins_accepted_total"), Some(1), "{body}");
+    if external {
+        // Every frame set went through Redis.
+        assert!(
+            sample(&body, "ns_dedup_redis_no_lock_total") >= Some(3),
+            "{body}"
+        );
+        assert_eq!(sample(&body, "ns_redis_errors_total"), Some(0), "{body}");
+    } else {
+        assert_eq!(sample(&body, "ns_dedup_redis_no_lock_total"), Some(0));
+    }
     // No application has an HTTP integration: its events are only counted.
     assert!(
         sample(&body, "ns_app_http_integration_no_integration_total") >= Some(2),

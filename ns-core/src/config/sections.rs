@@ -81,14 +81,17 @@ impl Default for Sqlite {
 }
 
 /// `[redis]`: for several server instances sharing de-duplication and
-/// locks. No server (the default): in-process state.
+/// TX-ack contexts ([`crate::shared_state`]). No server (the default):
+/// in-process state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct Redis {
-    /// `servers`: `redis://host/` URLs (empty: no Redis).
+    /// `servers`: `redis://host/` URLs (empty: no Redis); one, until a
+    /// Redis Cluster is supported.
     pub servers: Vec<String>,
-    /// `cluster`: the servers are a Redis Cluster.
+    /// `cluster`: the servers are a Redis Cluster (not supported yet:
+    /// refused by [`SharedState::open`](crate::shared_state::SharedState::open)).
     pub cluster: bool,
     /// `key_prefix`: prepended to every key.
     pub key_prefix: String,

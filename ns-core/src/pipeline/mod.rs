@@ -4,8 +4,11 @@
 //! [`Pipeline::run`] owns the [`Deduplicator`]: every gateway backend
 //! (MQTT, [`UdpBackend`](crate::udp_backend::UdpBackend), anything an
 //! embedder writes) hands its [`GatewayEvent`]s to the pipeline through
-//! [`Pipeline::attach`] or [`Pipeline::input`]. When a frame set closes,
-//! a task processes it:
+//! [`Pipeline::attach`] or [`Pipeline::input`]. With a [`SharedState`]
+//! set ([`Pipeline::set_shared_state`]), the copies are de-duplicated
+//! through Redis with the other server instances instead, and TX-ack
+//! contexts kept there (see [`crate::shared_state`]). When a frame set
+//! closes, a task processes it:
 //!
 //! 1. **Gateways**: receptions by gateways not in storage are dropped
 //!    unless `allow_unknown_gateways`.

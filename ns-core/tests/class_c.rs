@@ -287,3 +287,60 @@ async fn class_a_devices_wait_for_their_uplink() {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     h.no_downlink().await;
 }
+
+#[tokio::test]
+async fn a_class_c_device_gets_its_downlinks_after_the_join_without_a_data_uplink() {
+    let mut h = start().await;
+    let mut dev = Device::otaa(
+        MacVersion::V1_0_3,
+        Eui64::from_u64(0x0c06),
+        Eui64::from_u64(0x70b3_d57e_d000_0001),
+        [0x2b; 16],
+        [0x3c; 16],
+    );
+    let record = h.provision_otaa(&dev, [0x2b; 16], [0x3c; 16]).await;
+    let mut profile = h
+        .storage
+        .get_device_profile(record.device_profile_id)
+        .await
+        .unwrap();
+    profile.supports_class_c = true;
+    h.storage.update_device_profile(&profile).await.unwrap();
+
+    let joined_at = tokio::time::Instant::now();
+    h.join(&mut dev, 0x0c06).await;
+    assert_eq!(
+        h.storage
+            .get_device(dev.dev_eui)
+            .await
+            .unwrap()
+            .enabled_class,
+        DeviceClass::C,
+        "a 1.0 device of a class C profile is class C from its join"
+    );
+    let rx_info = h.storage.device_gateway_rx_info(dev.dev_eui).await.unwrap();
+    assert_eq!(
+        rx_info.map(|r| r.items.len()),
+        Some(1),
+        "the gateway that heard the join-request"
+    );
+
+    h.enqueue(dev.dev_eui, 7, false, b"after join").await;
+    let frame = h.downlink().await;
+    // Held until the join-accept's RX2 window (6 s after the join-request,
+    // which the window of 200 ms delayed) and the class A lock after it.
+    let earliest = harness::DEDUPLICATION_DELAY + Duration::from_secs(6) + LOCK;
+    let took = joined_at.elapsed();
+    assert!(
+        (earliest..=earliest + INTERVAL).contains(&took),
+        "the first class C downlink went {took:?} after the join-request"
+    );
+    assert_eq!(frame.gateway_id, GW1);
+    let down = dev
+        .receive_class_c(&frame)
+        .unwrap_or_else(|e| panic!("the device reads the class C downlink: {e}"));
+    assert_eq!(
+        (down.f_port, down.data.as_slice(), down.f_cnt),
+        (Some(7), &b"after join"[..], 0)
+    );
+}

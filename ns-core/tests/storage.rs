@@ -1876,4 +1876,18 @@ async fn session_writes_keep_the_gateway_rx_info_and_the_class_a_lock(db: &TestD
         Some(&rx_info)
     );
     assert!(s.scheduled_devices(&[]).await.unwrap().is_empty());
+    // A join stores both on their own.
+    let later = micros(SystemTime::now() + Duration::from_secs(11));
+    s.set_gateway_rx_info(d.dev_eui, &other, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.device_gateway_rx_info(d.dev_eui).await.unwrap().as_ref(),
+        Some(&other)
+    );
+    assert_eq!(s.scheduler_run_after(d.dev_eui).await.unwrap(), Some(later));
+    assert!(matches!(
+        s.set_gateway_rx_info(eui(99), &other, later).await,
+        Err(StorageError::NotFound(_))
+    ));
 }

@@ -1,7 +1,9 @@
 //! Join-requests: the built-in join server's driver.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use lorawan::region::timing;
 use tracing::{debug, info, warn};
 
 use super::{PendingDownlink, PendingKind, Shared};
@@ -9,6 +11,7 @@ use crate::dedup::UplinkFrameSet;
 use crate::downlink::{select_downlink_gateway, uplink_required_snr};
 use crate::integration::{Event, LogCode, LogLevel, join_event, log_event};
 use crate::join::{self, AcceptParams, JoinError, allocate_dev_addr};
+use crate::model::DeviceGatewayRxInfo;
 use crate::storage::{NonceError, StorageError};
 use crate::uplink::tx_params;
 
@@ -143,6 +146,9 @@ impl Shared {
                     .map_err(|e| (join_label(&e), e.to_string()))
             })
         };
+        let uplink_dr = tx_params(&region.network, &set.tx_info)
+            .ok()
+            .map(|tx| tx.dr);
         let (dev_addr, accepted) = match answer {
             Ok(a) => a,
             Err((label, error)) => {
@@ -163,6 +169,23 @@ impl Shared {
                 .await?;
             if profile.flush_queue_on_activate {
                 self.storage.flush_queue(dev_eui).await?;
+            }
+            // A device that may run class C gets its class C downlinks
+            // through the gateways that heard the join-request, once the
+            // join-accept's last window has passed and the class A lock
+            // after it: no data uplink needed first.
+            if let (true, Some(dr)) = (profile.supports_class_c, uplink_dr) {
+                let rx_info = DeviceGatewayRxInfo::from_rx_infos(
+                    set.region_config_id.clone(),
+                    dr,
+                    &set.rx_infos,
+                );
+                let run_after = now
+                    + Duration::from_secs(timing::JOIN_ACCEPT_DELAY2.into())
+                    + self.settings.scheduler.class_a_lock_duration;
+                self.storage
+                    .set_gateway_rx_info(dev_eui, &rx_info, run_after)
+                    .await?;
             }
             Ok::<_, StorageError>(())
         };

@@ -117,6 +117,25 @@ impl Storage {
         )
     }
 
+    /// Stores the gateways that heard a device and its
+    /// `scheduler_run_after`: what the class C scheduler needs of a device
+    /// that has just joined, before its first data uplink.
+    pub async fn set_gateway_rx_info(
+        &self,
+        dev_eui: Eui64,
+        rx_info: &DeviceGatewayRxInfo,
+        run_after: SystemTime,
+    ) -> Result<(), StorageError> {
+        execute_by_key!(
+            self,
+            Object::Device(dev_eui),
+            "UPDATE device SET gateway_rx_info = $2, scheduler_run_after = $3 WHERE dev_eui = $1",
+            db_eui(dev_eui),
+            Json(rx_info),
+            db_time(run_after),
+        )
+    }
+
     /// A device's `scheduler_run_after`.
     pub async fn scheduler_run_after(
         &self,

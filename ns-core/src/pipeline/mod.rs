@@ -1,10 +1,10 @@
 //! The network server's uplink pipeline: the driver that turns gateway
 //! events into stored state, downlinks and application events.
 //!
-//! [`Pipeline::run`] owns the [`Deduplicator`]: every gateway backend
+//! The pipeline's task ([`Pipeline::start`]) owns the [`Deduplicator`]: every gateway backend
 //! (MQTT, [`UdpBackend`](crate::udp_backend::UdpBackend), anything an
 //! embedder writes) hands its [`GatewayEvent`]s to the pipeline through
-//! [`Pipeline::attach`] or [`Pipeline::input`]. With a [`SharedState`]
+//! [`PipelineHandle::attach`] or [`PipelineHandle::input`]. With a [`SharedState`]
 //! set ([`Pipeline::set_shared_state`]), the copies are de-duplicated
 //! through Redis with the other server instances instead, and TX-ack
 //! contexts kept there (see [`crate::shared_state`]). When a frame set

@@ -327,7 +327,7 @@ impl Deduplicator {
 
         match self.entries.get_mut(&key).map(|e| &mut e.state) {
             Some(State::Open(set)) => {
-                let outcome = merge(set, rx_info, self.config.max_rx_infos_per_set);
+                let outcome = merge(&mut set.rx_infos, rx_info, self.config.max_rx_infos_per_set);
                 match outcome {
                     Ingest::Merged => self.counters.frames_merged += 1,
                     Ingest::SameGateway { .. } => self.counters.frames_same_gateway += 1,
@@ -470,22 +470,29 @@ fn later(now: Instant, delay: Duration) -> Instant {
 }
 
 /// Adds a gateway's reception to an open set.
-fn merge(set: &mut OpenSet, rx_info: gw::UplinkRxInfo, max_rx_infos: usize) -> Ingest {
-    let same = set
-        .rx_infos
+/// Adds a gateway's reception to `rx_infos`, one per gateway: a gateway
+/// already there keeps the better SNR of the two (a NaN never wins, and
+/// loses to any number); a new one is dropped beyond `max_rx_infos`. The
+/// rule of every merge of receptions, here and across server instances
+/// (`shared_state`).
+pub(crate) fn merge(
+    rx_infos: &mut Vec<gw::UplinkRxInfo>,
+    rx_info: gw::UplinkRxInfo,
+    max_rx_infos: usize,
+) -> Ingest {
+    let same = rx_infos
         .iter_mut()
         .find(|r| r.gateway_id.eq_ignore_ascii_case(&rx_info.gateway_id));
     if let Some(kept) = same {
-        // A NaN SNR never wins, and loses to any number.
         let replaced = rx_info.snr > kept.snr || (kept.snr.is_nan() && !rx_info.snr.is_nan());
         if replaced {
             *kept = rx_info;
         }
         return Ingest::SameGateway { replaced };
     }
-    if set.rx_infos.len() >= max_rx_infos {
+    if rx_infos.len() >= max_rx_infos {
         return Ingest::Dropped(DropReason::TooManyGateways);
     }
-    set.rx_infos.push(rx_info);
+    rx_infos.push(rx_info);
     Ingest::Merged
 }

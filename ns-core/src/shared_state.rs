@@ -339,17 +339,8 @@ pub fn merge_members(members: &[Vec<u8>], max_rx_infos: usize) -> (Vec<gw::Uplin
             undecodable += 1;
             continue;
         };
-        match by_gateway
-            .iter_mut()
-            .find(|r| r.gateway_id.eq_ignore_ascii_case(&rx.gateway_id))
-        {
-            Some(kept) => {
-                if better_snr(rx.snr, kept.snr) {
-                    *kept = rx;
-                }
-            }
-            None => by_gateway.push(rx),
-        }
+        // Every gateway kept here; the best SNRs are chosen below.
+        crate::dedup::merge(&mut by_gateway, rx, usize::MAX);
     }
     if by_gateway.len() > max_rx_infos {
         by_gateway.sort_by(|a, b| b.snr.total_cmp(&a.snr));
@@ -357,11 +348,6 @@ pub fn merge_members(members: &[Vec<u8>], max_rx_infos: usize) -> (Vec<gw::Uplin
     }
     by_gateway.sort_by(|a, b| a.gateway_id.cmp(&b.gateway_id));
     (by_gateway, undecodable)
-}
-
-/// Whether SNR `new` beats `kept`; a NaN never wins and loses to any number.
-fn better_snr(new: f32, kept: f32) -> bool {
-    new > kept || (kept.is_nan() && !new.is_nan())
 }
 
 fn millis(d: Duration) -> i64 {

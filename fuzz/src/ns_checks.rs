@@ -47,22 +47,30 @@ fn split_line(data: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// A gateway message that was decoded: it is written back in protobuf to bytes
-/// that read back to the same bytes, and in JSON without panicking — its
+/// that read back to the same message, and in JSON without panicking — its
 /// `rx_info` and `tx_info` go, as the gateway sent them, into the `up` events
-/// of JSON integrations.
+/// of JSON integrations. Messages are compared as JSON values: maps
+/// (`metadata`, per-frequency counts) are written in hash order, which differs
+/// between two copies of one message, and a NaN is unequal to itself.
 fn re_encodes<M: GwMessage>(message: &M) {
     let bytes = gw::encode(message, Encoding::Protobuf);
     let again: M = gw::decode(&bytes, Encoding::Protobuf).expect("emitted protobuf reads back");
     assert_eq!(
-        gw::encode(&again, Encoding::Protobuf),
-        bytes,
+        gw::encode(&again, Encoding::Protobuf).len(),
+        bytes.len(),
         "protobuf changed"
     );
+    assert_eq!(json_value(&again), json_value(message), "protobuf changed");
     let json = gw::encode(message, Encoding::Json);
     // Non-finite floats are written as `null`, which does not read back.
     if let Ok(again) = gw::decode::<M>(&json, Encoding::Json) {
-        assert_eq!(gw::encode(&again, Encoding::Json), json, "JSON changed");
+        assert_eq!(json_value(&again), json_value(message), "JSON changed");
     }
+}
+
+/// A message's JSON encoding as a value.
+fn json_value<M: GwMessage>(message: &M) -> serde_json::Value {
+    serde_json::from_slice(&gw::encode(message, Encoding::Json)).expect("emitted JSON parses")
 }
 
 /// The topic prefixes a gateway event is read under: the first byte chooses.
@@ -94,9 +102,32 @@ pub fn gateway_event(data: &[u8]) {
             assert_eq!(*encoding, Encoding::detect(payload));
             re_encodes(frame);
         }
-        GatewayEvent::Stats { stats, .. } => re_encodes(stats),
+        GatewayEvent::Stats { stats, .. } => {
+            re_encodes(stats);
+            stats_become_bounded_series(stats);
+        }
         GatewayEvent::Ack { ack, .. } => re_encodes(ack),
         _ => {}
+    }
+}
+
+/// What a gateway's stats add to its time series: bounded families, finite
+/// values, and no panic on any modulation or duration.
+fn stats_become_bounded_series(stats: &gw::GatewayStats) {
+    use lorawan::region::{Region, Revision, params};
+    use ns_core::metrics::{self, MAX_SERIES_PER_FAMILY};
+    let eu = params(Region::Eu868, Revision::Rp002_1_0_4);
+    let counts = metrics::gateway_samples(Some(eu), stats);
+    // rx/tx_count, then at most one bound per family (6 families).
+    assert!(
+        counts.len() <= 2 + 6 * MAX_SERIES_PER_FAMILY,
+        "{}",
+        counts.len()
+    );
+    let load = metrics::duty_cycle_samples(stats);
+    assert!(load.len() <= MAX_SERIES_PER_FAMILY + 1, "{}", load.len());
+    for value in counts.values().chain(load.values()) {
+        assert!(value.is_finite() && *value >= 0.0, "{value}");
     }
 }
 

@@ -122,11 +122,21 @@ pub enum TxInfoError {
 /// for them (1/3 is `CR_2_6`, 2/3 is `CR_4_6`), as the Semtech UDP mapping of
 /// this project writes them.
 pub fn uplink_modulation(tx_info: &gw::UplinkTxInfo) -> Result<Modulation, TxInfoError> {
+    modulation(
+        tx_info
+            .modulation
+            .as_ref()
+            .ok_or(TxInfoError::MissingModulation)?,
+    )
+}
+
+/// A `gw.Modulation` as the region tables name it (see
+/// [`uplink_modulation`]).
+pub fn modulation(modulation: &gw::Modulation) -> Result<Modulation, TxInfoError> {
     use gw::modulation::Parameters;
-    let parameters = tx_info
-        .modulation
+    let parameters = modulation
+        .parameters
         .as_ref()
-        .and_then(|m| m.parameters.as_ref())
         .ok_or(TxInfoError::MissingModulation)?;
     Ok(match parameters {
         Parameters::Lora(lora) => Modulation::Lora {

@@ -28,6 +28,9 @@
 //!   commands out in the encoding each gateway speaks.
 //! - [`shared_state`]: what several server instances share through Redis
 //!   (cross-instance de-duplication, TX-ack contexts).
+//! - [`metrics`]: the gateways' statistics as time series per minute, hour,
+//!   day and month (frame counts per frequency, data rate and TX status;
+//!   duty-cycle load).
 //! - [`api`]: the management API: ChirpStack's gRPC services with gRPC-web
 //!   and REST/JSON, its tokens and password hashes, one authorization table.
 //!
@@ -49,6 +52,7 @@ pub mod gateway_backend;
 pub mod integration;
 pub mod join;
 pub mod mac;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod shared_state;

@@ -25,6 +25,7 @@ api_on_both_backends!(
     bad_input_is_refused_by_field,
     another_tenant_cannot_tell_what_exists,
     unsupported_methods_are_unimplemented,
+    metrics_are_read_per_bucket_with_zeros_where_nothing_came,
 );
 
 fn client(api: &TestApi) -> GatewayServiceClient<tonic::transport::Channel> {
@@ -477,16 +478,6 @@ async fn unsupported_methods_are_unimplemented(api: &TestApi) {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(status.message().contains("not supported"), "{status:?}");
-    assert_code(
-        c.get_metrics(req(pb::GetGatewayMetricsRequest::default(), token))
-            .await,
-        Code::Unimplemented,
-    );
-    assert_code(
-        c.get_duty_cycle_metrics(req(pb::GetGatewayDutyCycleMetricsRequest::default(), token))
-            .await,
-        Code::Unimplemented,
-    );
     let status = c
         .get_relay_gateway(req(pb::GetRelayGatewayRequest::default(), token))
         .await
@@ -517,5 +508,158 @@ async fn unsupported_methods_are_unimplemented(api: &TestApi) {
         c.get_metrics(tonic::Request::new(pb::GetGatewayMetricsRequest::default()))
             .await,
         Code::Unauthenticated,
+    );
+}
+
+/// Stored statistics come back as ChirpStack's metrics: a timestamp per
+/// bucket of the range, a dataset per series (0 where no stats came),
+/// frequencies and data rates in numeric order; duty cycle as means.
+async fn metrics_are_read_per_bucket_with_zeros_where_nothing_came(api: &TestApi) {
+    use ns_core::api::service::timestamp;
+    use ns_core::metrics::{duty_cycle_key, gateway_key};
+    let id = "0102030405060708";
+    let t = api.tenant("metered").await;
+    create(api, gateway(t, id, "metered")).await;
+    let eui: Eui64 = id.parse().unwrap();
+    let storage = &api.db.storage;
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_144_000); // 08:00 UTC
+    let samples = |pairs: &[(&str, f64)]| -> ns_core::metrics::Samples {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    storage
+        .add_metrics(
+            &gateway_key(eui),
+            t0 + Duration::from_secs(600),
+            &samples(&[
+                ("rx_count", 7.0),
+                ("tx_count", 1.0),
+                ("rx_freq_868500000", 3.0),
+                ("rx_freq_868100000", 4.0),
+                ("rx_dr_5", 6.0),
+                ("rx_dr_12", 1.0),
+                ("tx_status_OK", 1.0),
+            ]),
+        )
+        .await
+        .unwrap();
+    storage
+        .add_metrics(
+            &gateway_key(eui),
+            t0 + Duration::from_secs(2 * 3600 + 5),
+            &samples(&[("rx_count", 2.0), ("rx_freq_868100000", 2.0)]),
+        )
+        .await
+        .unwrap();
+
+    let r = client(api)
+        .get_metrics(req(
+            pb::GetGatewayMetricsRequest {
+                gateway_id: id.into(),
+                start: Some(timestamp(t0 + Duration::from_secs(1800))),
+                end: Some(timestamp(t0 + Duration::from_secs(2 * 3600 + 60))),
+                aggregation: 0, // HOUR
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let rx = r.rx_packets.unwrap();
+    let hours: Vec<i64> = rx.timestamps.iter().map(|t| t.seconds).collect();
+    assert_eq!(hours, [0, 3600, 7200].map(|d| 1_764_144_000 + d));
+    assert_eq!(rx.datasets.len(), 1);
+    assert_eq!(rx.datasets[0].label, "rx_count");
+    assert_eq!(rx.datasets[0].data, [7.0, 0.0, 2.0]);
+    assert_eq!(r.tx_packets.unwrap().datasets[0].data, [1.0, 0.0, 0.0]);
+    let freq = r.rx_packets_per_freq.unwrap();
+    let labels: Vec<&str> = freq.datasets.iter().map(|d| d.label.as_str()).collect();
+    assert_eq!(labels, ["868100000", "868500000"]);
+    assert_eq!(freq.datasets[0].data, [4.0, 0.0, 2.0]);
+    let dr = r.rx_packets_per_dr.unwrap();
+    let labels: Vec<&str> = dr.datasets.iter().map(|d| d.label.as_str()).collect();
+    assert_eq!(labels, ["5", "12"], "numeric order");
+    assert_eq!(r.tx_packets_per_status.unwrap().datasets[0].label, "OK");
+    assert!(r.tx_packets_per_freq.unwrap().datasets.is_empty());
+
+    // Duty cycle: per minute, the mean of the minute's reports.
+    for load in [1.0, 3.0] {
+        storage
+            .add_metrics(
+                &duty_cycle_key(eui),
+                t0,
+                &samples(&[("max_load_g1", 10.0), ("load_g1", load)]),
+            )
+            .await
+            .unwrap();
+    }
+    let dc = client(api)
+        .get_duty_cycle_metrics(req(
+            pb::GetGatewayDutyCycleMetricsRequest {
+                gateway_id: id.into(),
+                start: Some(timestamp(t0)),
+                end: Some(timestamp(t0 + Duration::from_secs(60))),
+            },
+            &api.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let window = dc.window_percentage.unwrap();
+    assert_eq!(window.timestamps.len(), 2);
+    assert_eq!(window.datasets[0].label, "g1");
+    assert_eq!(window.datasets[0].data, [2.0, 0.0]);
+    assert_eq!(
+        dc.max_load_percentage.unwrap().datasets[0].data,
+        [10.0, 0.0]
+    );
+
+    // Bad requests are refused by field.
+    let mut c = client(api);
+    let missing = pb::GetGatewayMetricsRequest {
+        gateway_id: id.into(),
+        ..Default::default()
+    };
+    let status = c.get_metrics(req(missing, &api.admin)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("start"), "{status:?}");
+    let too_long = pb::GetGatewayMetricsRequest {
+        gateway_id: id.into(),
+        start: Some(timestamp(SystemTime::UNIX_EPOCH)),
+        end: Some(timestamp(t0)),
+        aggregation: 3, // MINUTE
+    };
+    assert_code(
+        c.get_metrics(req(too_long, &api.admin)).await,
+        Code::InvalidArgument,
+    );
+    let reversed = pb::GetGatewayMetricsRequest {
+        gateway_id: id.into(),
+        start: Some(timestamp(t0)),
+        end: Some(timestamp(SystemTime::UNIX_EPOCH)),
+        aggregation: 0,
+    };
+    assert_code(
+        c.get_metrics(req(reversed, &api.admin)).await,
+        Code::InvalidArgument,
+    );
+    let bad_aggregation = pb::GetGatewayMetricsRequest {
+        gateway_id: id.into(),
+        start: Some(timestamp(t0)),
+        end: Some(timestamp(t0)),
+        aggregation: 9,
+    };
+    assert_code(
+        c.get_metrics(req(bad_aggregation, &api.admin)).await,
+        Code::InvalidArgument,
+    );
+    let unknown = pb::GetGatewayMetricsRequest {
+        gateway_id: "00000000000000aa".into(),
+        start: Some(timestamp(t0)),
+        end: Some(timestamp(t0)),
+        aggregation: 0,
+    };
+    assert_code(
+        c.get_metrics(req(unknown, &api.admin)).await,
+        Code::NotFound,
     );
 }

@@ -1096,6 +1096,27 @@ fn rows() -> Vec<Row> {
                 }))
                 .await
         }),
+        row!("Gateway.GetMetrics", Tenant, Member, READ, |c| {
+            let now = std::time::SystemTime::now();
+            c.gateways()
+                .get_metrics(c.req(pb::GetGatewayMetricsRequest {
+                    gateway_id: c.fx.gateway.to_string(),
+                    start: Some(ns_core::api::service::timestamp(now)),
+                    end: Some(ns_core::api::service::timestamp(now)),
+                    aggregation: 0,
+                }))
+                .await
+        }),
+        row!("Gateway.GetDutyCycleMetrics", Tenant, Member, READ, |c| {
+            let now = std::time::SystemTime::now();
+            c.gateways()
+                .get_duty_cycle_metrics(c.req(pb::GetGatewayDutyCycleMetricsRequest {
+                    gateway_id: c.fx.gateway.to_string(),
+                    start: Some(ns_core::api::service::timestamp(now)),
+                    end: Some(ns_core::api::service::timestamp(now)),
+                }))
+                .await
+        }),
         row!("Gateway.Update", Tenant, GatewayAdmin, WRITE, |c| {
             c.gateways()
                 .update(c.req(pb::UpdateGatewayRequest {
@@ -1498,17 +1519,7 @@ async fn unimplemented_methods_answer_unimplemented(api: &TestApi) {
         }),
         "Gateway.GenerateClientCertificate": gateways.generate_client_certificate(
             pb::GenerateGatewayClientCertificateRequest {
-                gateway_id: gw.clone(),
-            }
-        ),
-        "Gateway.GetMetrics": gateways.get_metrics(pb::GetGatewayMetricsRequest {
-            gateway_id: gw.clone(),
-            ..Default::default()
-        }),
-        "Gateway.GetDutyCycleMetrics": gateways.get_duty_cycle_metrics(
-            pb::GetGatewayDutyCycleMetricsRequest {
                 gateway_id: gw,
-                ..Default::default()
             }
         ),
         "Gateway.ListRelayGateways": gateways.list_relay_gateways(

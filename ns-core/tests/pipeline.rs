@@ -928,3 +928,75 @@ async fn a_downlink_whose_tx_ack_never_comes_is_forgotten_after_a_minute() {
     assert_eq!(get(&h.handle.counters().tx_acks_unknown), 1);
     assert_eq!(h.session(dev.dev_eui).await.n_f_cnt_down, 0);
 }
+
+// ---------------------------------------------------------------------------
+// Gateway statistics
+
+#[tokio::test]
+async fn gateway_stats_are_kept_as_last_seen_metadata_position_and_metrics() {
+    use ns_core::metrics::{self, Aggregation};
+    let mut h = Harness::start().await;
+    let lora = |spreading_factor| {
+        Some(gw::Modulation {
+            parameters: Some(gw::modulation::Parameters::Lora(gw::LoraModulationInfo {
+                bandwidth: 125_000,
+                spreading_factor,
+                ..Default::default()
+            })),
+        })
+    };
+    let stats = gw::GatewayStats {
+        gateway_id: GW1.into(),
+        location: Some(gw::common::Location {
+            latitude: 52.5,
+            longitude: 13.4,
+            altitude: 34.0,
+            ..Default::default()
+        }),
+        rx_packets_received: 11,
+        rx_packets_received_ok: 10,
+        tx_packets_emitted: 2,
+        metadata: [("concentratord_version".to_owned(), "4.4.0".to_owned())].into(),
+        rx_packets_per_frequency: [(868_100_000, 10)].into(),
+        rx_packets_per_modulation: vec![gw::PerModulationCount {
+            modulation: lora(7),
+            count: 10,
+        }],
+        tx_packets_per_status: [("OK".to_owned(), 2)].into(),
+        ..Default::default()
+    };
+    let start = std::time::SystemTime::now();
+    h.stats(GW1, stats.clone()).await;
+    h.stats(GW1, stats).await;
+    // From a gateway nobody registered: counted, nothing stored.
+    h.stats("00000000000000ff", gw::GatewayStats::default())
+        .await;
+    assert!(h.quiet_events().await.is_empty());
+
+    let gateway = h.storage.get_gateway(GW1.parse().unwrap()).await.unwrap();
+    assert!(gateway.last_seen_at.is_some());
+    assert_eq!(gateway.metadata["concentratord_version"], "4.4.0");
+    assert_eq!((gateway.latitude, gateway.longitude), (52.5, 13.4));
+    let end = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let series = h
+        .storage
+        .metrics(
+            &metrics::gateway_key(GW1.parse().unwrap()),
+            Aggregation::Hour,
+            start,
+            end,
+        )
+        .await
+        .unwrap();
+    let points = series.values().next().expect("an hour bucket");
+    let sum = |name: &str| points[name].sum;
+    assert_eq!(sum("rx_count"), 20.0);
+    assert_eq!(sum("tx_count"), 4.0);
+    assert_eq!(sum("rx_freq_868100000"), 20.0);
+    assert_eq!(sum("rx_dr_5"), 20.0);
+    assert_eq!(sum("tx_status_OK"), 4.0);
+    let c = h.handle.counters();
+    assert_eq!(get(&c.gateway_stats), 3);
+    assert_eq!(get(&c.unknown_gateway_stats), 1);
+    assert_eq!(get(&c.storage_errors), 0);
+}

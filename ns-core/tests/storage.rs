@@ -60,6 +60,8 @@ on_both_backends!(
     class_c_claim_leases_the_devices_it_returns,
     concurrent_class_c_claims_never_return_a_device_twice,
     session_writes_keep_the_gateway_rx_info_and_the_class_a_lock,
+    gateway_stats_update_the_gateway,
+    metrics_add_up_per_bucket_and_expire,
 );
 
 /// The devices of a device list, without their profile names.
@@ -1093,6 +1095,132 @@ async fn last_seen_is_recorded(db: &TestDb) {
         s.update_gateway_last_seen(eui(0xbb), at).await,
         Object::Gateway(eui(0xbb)),
     );
+}
+
+/// Stats set last_seen and replace the metadata; a position only when one
+/// is reported.
+async fn gateway_stats_update_the_gateway(db: &TestDb) {
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let mut gw = Gateway::new(eui(0xaa), f.tenant.id, "roof");
+    gw.latitude = 1.0;
+    gw.metadata = tags(&[("old", "1")]);
+    s.create_gateway(&gw).await.unwrap();
+
+    let at = SystemTime::now();
+    let metadata = tags(&[("concentratord_version", "4.4.0")]);
+    s.update_gateway_from_stats(gw.gateway_id, at, &metadata, None)
+        .await
+        .unwrap();
+    let stored = s.get_gateway(gw.gateway_id).await.unwrap();
+    assert_eq!(stored.last_seen_at, Some(micros(at)));
+    assert_eq!(stored.metadata, metadata);
+    assert_eq!((stored.latitude, stored.longitude), (1.0, 0.0));
+
+    s.update_gateway_from_stats(gw.gateway_id, at, &tags(&[]), Some((52.5, 13.4, 34.0)))
+        .await
+        .unwrap();
+    let stored = s.get_gateway(gw.gateway_id).await.unwrap();
+    assert!(stored.metadata.is_empty());
+    assert_eq!(
+        (stored.latitude, stored.longitude, stored.altitude),
+        (52.5, 13.4, 34.0)
+    );
+    // The rest is left alone.
+    assert_eq!(
+        (stored.name.as_str(), stored.tenant_id),
+        ("roof", f.tenant.id)
+    );
+    assert_not_found(
+        s.update_gateway_from_stats(eui(0xbb), at, &metadata, None)
+            .await,
+        Object::Gateway(eui(0xbb)),
+    );
+}
+
+/// Samples add up in their bucket of each aggregation, gauges keep their
+/// count, owners are apart, and old buckets go when their retention ends.
+async fn metrics_add_up_per_bucket_and_expire(db: &TestDb) {
+    use ns_core::metrics::{Aggregation, Samples};
+    let s = &db.storage;
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_764_144_000); // 2025-11-26 08:00:00 UTC
+    let samples = |pairs: &[(&str, f64)]| -> Samples {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    s.add_metrics(
+        "gw:a",
+        t0,
+        &samples(&[("rx_count", 3.0), ("rx_freq_868100000", 3.0)]),
+    )
+    .await
+    .unwrap();
+    s.add_metrics(
+        "gw:a",
+        t0 + Duration::from_secs(30),
+        &samples(&[("rx_count", 2.0)]),
+    )
+    .await
+    .unwrap();
+    s.add_metrics(
+        "gw:a",
+        t0 + Duration::from_secs(60),
+        &samples(&[("rx_count", 1.0)]),
+    )
+    .await
+    .unwrap();
+    s.add_metrics("gw:b", t0, &samples(&[("rx_count", 100.0)]))
+        .await
+        .unwrap();
+
+    let end = t0 + Duration::from_secs(90);
+    let minutes = s
+        .metrics("gw:a", Aggregation::Minute, t0, end)
+        .await
+        .unwrap();
+    let t = |d: u64| 1_764_144_000 + d as i64;
+    assert_eq!(
+        minutes.keys().copied().collect::<Vec<_>>(),
+        vec![t(0), t(60)]
+    );
+    let first = &minutes[&t(0)];
+    assert_eq!((first["rx_count"].sum, first["rx_count"].count), (5.0, 2));
+    assert_eq!(first["rx_count"].mean(), 2.5);
+    assert_eq!(first["rx_freq_868100000"].sum, 3.0);
+    assert_eq!(minutes[&t(60)]["rx_count"].sum, 1.0);
+    for aggregation in [Aggregation::Hour, Aggregation::Day, Aggregation::Month] {
+        let all = s.metrics("gw:a", aggregation, t0, end).await.unwrap();
+        assert_eq!(all.len(), 1, "{aggregation:?}");
+        let point = all.values().next().unwrap()["rx_count"];
+        assert_eq!((point.sum, point.count), (6.0, 3), "{aggregation:?}");
+    }
+    // Out of the range: nothing.
+    let later = t0 + Duration::from_secs(7200);
+    assert!(
+        s.metrics("gw:a", Aggregation::Minute, later, later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Three hours later the minutes of t0 have expired, the hours have not.
+    let t3 = t0 + Duration::from_secs(3 * 3600);
+    s.add_metrics("gw:a", t3, &samples(&[("rx_count", 1.0)]))
+        .await
+        .unwrap();
+    assert!(
+        s.metrics("gw:a", Aggregation::Minute, t0, end)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let hours = s.metrics("gw:a", Aggregation::Hour, t0, t3).await.unwrap();
+    assert_eq!(hours.len(), 2);
+    // Another owner's rows are not touched by gw:a's expiry.
+    let b = s
+        .metrics("gw:b", Aggregation::Minute, t0, end)
+        .await
+        .unwrap();
+    assert_eq!(b[&t(0)]["rx_count"].sum, 100.0);
 }
 
 async fn device_keys_keep_their_join_nonce_on_update(db: &TestDb) {

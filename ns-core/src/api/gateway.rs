@@ -12,12 +12,17 @@
 //! a gateway cannot change. `downlink_priority` and the location's `source`
 //! and `accuracy` are not stored (they read back as zero).
 //!
+//! GetMetrics reads the frame counts of the gateway's statistics
+//! ([`crate::metrics`]) per minute, hour, day or month between `start` and
+//! `end` (at most [`metrics::MAX_BUCKETS`] buckets; a bucket without
+//! statistics reads 0): received and sent, per frequency, per data rate of
+//! the gateway's region, per TX status. GetDutyCycleMetrics reads the
+//! duty-cycle load the gateway reports per band, per minute (the mean of a
+//! minute's reports), in percent of its tracking window.
+//!
 //! Answered with UNIMPLEMENTED:
 //! - GenerateClientCertificate: "gateway client certificates are not
 //!   supported by this server yet";
-//! - GetMetrics: "gateway metrics are not supported by this server yet";
-//! - GetDutyCycleMetrics: "gateway duty-cycle metrics are not supported by
-//!   this server yet";
 //! - GetRelayGateway, ListRelayGateways, UpdateRelayGateway,
 //!   DeleteRelayGateway: "relay gateways are not supported by this server
 //!   yet";
@@ -30,16 +35,17 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use packet_forwarder::gw::common;
+use packet_forwarder::gw::common::{self, MetricKind};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::authz::{Action, Kind, Principal, Verb, allowed};
 use super::proto::{self as api, gateway_service_server::GatewayService};
 use super::service::{
-    ApiState, Target, check_name, parse_eui, parse_optional_uuid, parse_uuid, required, status,
-    timestamp,
+    ApiState, Target, check_name, from_timestamp, parse_eui, parse_optional_uuid, parse_uuid,
+    required, status, timestamp,
 };
+use crate::metrics::{self, Aggregation, Point, Series};
 use crate::model::Gateway;
 use crate::storage::{ListQuery, OrderBy};
 
@@ -134,6 +140,81 @@ impl GatewayApi {
         let tenant = s.tenant_of(&who, Target::Gateway(gateway_id)).await?;
         s.authorize(&who, Action::new(Kind::Gateway, verb, Some(tenant)))?;
         Ok((who, gateway_id, tenant))
+    }
+}
+
+/// The `start` and `end` of a metrics request, both required.
+fn range(
+    start: Option<&pbjson_types::Timestamp>,
+    end: Option<&pbjson_types::Timestamp>,
+) -> Result<(SystemTime, SystemTime), Status> {
+    let field = |name: &str, t: Option<&pbjson_types::Timestamp>| {
+        let t = t.ok_or_else(|| Status::invalid_argument(format!("{name} is required")))?;
+        from_timestamp(t)
+            .ok_or_else(|| Status::invalid_argument(format!("{name} is not a valid timestamp")))
+    };
+    Ok((field("start", start)?, field("end", end)?))
+}
+
+fn range_error(e: metrics::RangeError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+/// The datasets of the series named `{prefix}{label}`, labelled with
+/// `{label}`, numbers (frequencies, data rates) in numeric order first.
+fn family(series: &Series, prefix: &str) -> Vec<(String, String)> {
+    let mut labels: Vec<&str> = series
+        .values()
+        .flat_map(|points| points.keys())
+        .filter_map(|name| name.strip_prefix(prefix))
+        .collect();
+    labels.sort_by_key(|label| (label.parse::<u64>().map_err(|_| ()), *label));
+    labels.dedup();
+    labels
+        .into_iter()
+        .map(|label| (label.to_owned(), format!("{prefix}{label}")))
+        .collect()
+}
+
+/// A `common.Metric` with a value per bucket (0 where nothing was stored)
+/// for each `(label, series name)`: sums for absolute counts, means for
+/// gauges.
+fn metric(
+    name: &str,
+    kind: MetricKind,
+    buckets: &[i64],
+    series: &Series,
+    datasets: Vec<(String, String)>,
+) -> common::Metric {
+    let read = |p: Point| match kind {
+        MetricKind::Gauge => p.mean(),
+        MetricKind::Absolute | MetricKind::Counter => p.sum(),
+    };
+    common::Metric {
+        name: name.to_owned(),
+        timestamps: buckets
+            .iter()
+            .map(|&b| pbjson_types::Timestamp {
+                seconds: b,
+                nanos: 0,
+            })
+            .collect(),
+        datasets: datasets
+            .into_iter()
+            .map(|(label, name)| common::MetricDataset {
+                data: buckets
+                    .iter()
+                    .map(|b| {
+                        series
+                            .get(b)
+                            .and_then(|points| points.get(&name))
+                            .map_or(0.0, |p| read(*p) as f32)
+                    })
+                    .collect(),
+                label,
+            })
+            .collect(),
+        kind: kind.into(),
     }
 }
 
@@ -303,20 +384,71 @@ impl GatewayService for GatewayApi {
         &self,
         request: Request<api::GetGatewayMetricsRequest>,
     ) -> Result<Response<api::GetGatewayMetricsResponse>, Status> {
-        self.0.principal(&request).await?;
-        Err(Status::unimplemented(
-            "gateway metrics are not supported by this server yet",
-        ))
+        let r = request.get_ref();
+        let (_, gateway_id, _) = self
+            .gateway_access(&request, "gateway_id", &r.gateway_id, Verb::Read)
+            .await?;
+        let aggregation = Aggregation::from_i32(r.aggregation)
+            .ok_or_else(|| Status::invalid_argument("aggregation is not a common.Aggregation"))?;
+        let (start, end) = range(r.start.as_ref(), r.end.as_ref())?;
+        let buckets = metrics::buckets(aggregation, start, end).map_err(range_error)?;
+        let series = self
+            .0
+            .storage
+            .metrics(&metrics::gateway_key(gateway_id), aggregation, start, end)
+            .await
+            .map_err(status)?;
+        let m = |name: &str, datasets: Vec<(String, String)>| {
+            metric(name, MetricKind::Absolute, &buckets, &series, datasets)
+        };
+        let one = |series: &str| vec![(series.to_owned(), series.to_owned())];
+        Ok(Response::new(api::GetGatewayMetricsResponse {
+            rx_packets: Some(m("Received", one("rx_count"))),
+            tx_packets: Some(m("Transmitted", one("tx_count"))),
+            tx_packets_per_freq: Some(m("Transmitted / frequency", family(&series, "tx_freq_"))),
+            rx_packets_per_freq: Some(m("Received / frequency", family(&series, "rx_freq_"))),
+            tx_packets_per_dr: Some(m("Transmitted / DR", family(&series, "tx_dr_"))),
+            rx_packets_per_dr: Some(m("Received / DR", family(&series, "rx_dr_"))),
+            tx_packets_per_status: Some(m("Transmitted / status", family(&series, "tx_status_"))),
+        }))
     }
 
     async fn get_duty_cycle_metrics(
         &self,
         request: Request<api::GetGatewayDutyCycleMetricsRequest>,
     ) -> Result<Response<api::GetGatewayDutyCycleMetricsResponse>, Status> {
-        self.0.principal(&request).await?;
-        Err(Status::unimplemented(
-            "gateway duty-cycle metrics are not supported by this server yet",
-        ))
+        let r = request.get_ref();
+        let (_, gateway_id, _) = self
+            .gateway_access(&request, "gateway_id", &r.gateway_id, Verb::Read)
+            .await?;
+        let (start, end) = range(r.start.as_ref(), r.end.as_ref())?;
+        // Per minute, as ChirpStack keeps its duty-cycle metrics.
+        let aggregation = Aggregation::Minute;
+        let buckets = metrics::buckets(aggregation, start, end).map_err(range_error)?;
+        let series = self
+            .0
+            .storage
+            .metrics(
+                &metrics::duty_cycle_key(gateway_id),
+                aggregation,
+                start,
+                end,
+            )
+            .await
+            .map_err(status)?;
+        let m = |name: &str, prefix: &str| {
+            metric(
+                name,
+                MetricKind::Gauge,
+                &buckets,
+                &series,
+                family(&series, prefix),
+            )
+        };
+        Ok(Response::new(api::GetGatewayDutyCycleMetricsResponse {
+            max_load_percentage: Some(m("Max load percentage", "max_load_")),
+            window_percentage: Some(m("Window percentage", "load_")),
+        }))
     }
 
     async fn get_relay_gateway(

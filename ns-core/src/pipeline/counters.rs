@@ -50,6 +50,8 @@ pub struct PipelineCounters {
     pub tx_ack_contexts_dropped: AtomicU64,
     /// Gateway stats received.
     pub gateway_stats: AtomicU64,
+    /// Gateway stats from gateways not in storage, ignored.
+    pub unknown_gateway_stats: AtomicU64,
     /// Storage errors (the frame was dropped).
     pub storage_errors: AtomicU64,
     /// Integration commands enqueued.
@@ -177,6 +179,10 @@ impl PipelineCounters {
                 &self.tx_ack_contexts_dropped,
             ),
             ("ns_gateway_stats_total", &self.gateway_stats),
+            (
+                "ns_unknown_gateway_stats_total",
+                &self.unknown_gateway_stats,
+            ),
             ("ns_storage_errors_total", &self.storage_errors),
             ("ns_commands_enqueued_total", &self.commands_enqueued),
             ("ns_commands_rejected_total", &self.commands_rejected),

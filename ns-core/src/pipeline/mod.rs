@@ -97,8 +97,9 @@ use crate::integration::publish::{HttpPublisher, MqttPublisher};
 use crate::integration::{DeviceInfo, Event};
 use crate::join::JoinOptions;
 use crate::mac::{DesiredSettings, MacConfig};
+use crate::metrics;
 use crate::shared_state::SharedState;
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 
 pub use clock::Clock;
 pub use commands::{CommandQueue, EnqueueError};
@@ -668,7 +669,8 @@ fn handle_input(shared: &Arc<Shared>, dedup: &mut Deduplicator, region: &str, ev
         }
         GatewayEvent::Stats { gateway_id, stats } => {
             let shared = Arc::clone(shared);
-            tokio::spawn(async move { shared.handle_stats(gateway_id, &stats).await });
+            let region: Arc<str> = region.into();
+            tokio::spawn(async move { shared.handle_stats(&region, gateway_id, &stats).await });
         }
         GatewayEvent::Ack { gateway_id, ack } => {
             let shared = Arc::clone(shared);
@@ -783,15 +785,59 @@ impl Shared {
         Some(set)
     }
 
-    async fn handle_stats(&self, gateway_id: Eui64, _stats: &gw::GatewayStats) {
+    /// A gateway's statistics: when it was heard, its metadata and
+    /// position, and its frame counts and duty-cycle load
+    /// ([`crate::metrics`]).
+    async fn handle_stats(&self, region: &str, gateway_id: Eui64, stats: &gw::GatewayStats) {
         self.counters.bump(&self.counters.gateway_stats);
-        if let Err(error) = self
+        let now = self.settings.clock.now();
+        let metadata: crate::model::Tags = stats
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let location = stats
+            .location
+            .as_ref()
+            .filter(|l| l.latitude.is_finite() && l.longitude.is_finite() && l.altitude.is_finite())
+            .filter(|l| (l.latitude, l.longitude) != (0.0, 0.0))
+            .map(|l| (l.latitude, l.longitude, l.altitude as f32));
+        match self
             .storage
-            .update_gateway_last_seen(gateway_id, self.settings.clock.now())
+            .update_gateway_from_stats(gateway_id, now, &metadata, location)
             .await
         {
-            // An unknown gateway: nothing to update.
-            debug!(%gateway_id, %error, "gateway stats not stored");
+            Ok(()) => {}
+            Err(StorageError::NotFound(_)) => {
+                self.counters.bump(&self.counters.unknown_gateway_stats);
+                debug!(%gateway_id, "stats of an unknown gateway ignored");
+                return;
+            }
+            Err(error) => {
+                self.counters.bump(&self.counters.storage_errors);
+                warn!(%gateway_id, %error, "gateway stats not stored");
+                return;
+            }
+        }
+        let params = self.settings.regions.get(region).map(|r| r.network.params);
+        let series = [
+            (
+                metrics::gateway_key(gateway_id),
+                metrics::gateway_samples(params, stats),
+            ),
+            (
+                metrics::duty_cycle_key(gateway_id),
+                metrics::duty_cycle_samples(stats),
+            ),
+        ];
+        for (owner, samples) in series {
+            if samples.is_empty() {
+                continue;
+            }
+            if let Err(error) = self.storage.add_metrics(&owner, now, &samples).await {
+                self.counters.bump(&self.counters.storage_errors);
+                warn!(%gateway_id, %error, "gateway metrics not stored");
+            }
         }
     }
 

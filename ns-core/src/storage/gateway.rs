@@ -11,7 +11,7 @@ use super::rows::{GatewayRow, db_eui, db_secs, db_time, gateway_columns};
 use super::{
     ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, with_pool,
 };
-use crate::model::Gateway;
+use crate::model::{Gateway, Tags};
 use sqlx::types::Json;
 
 /// Inserts the gateway `$gateway` through `$executor` (a pool or a
@@ -166,6 +166,44 @@ impl Storage {
         list.run::<GatewayRow>(self, query)
             .await?
             .try_map(Gateway::try_from)
+    }
+
+    /// Records what a gateway's statistics say of it: heard from `at`, its
+    /// `metadata` (replacing what it reported before) and, when it reports
+    /// one, its position (latitude, longitude in degrees, altitude in
+    /// metres).
+    ///
+    /// [`StorageError::NotFound`] if the gateway is not stored.
+    pub async fn update_gateway_from_stats(
+        &self,
+        gateway_id: Eui64,
+        at: SystemTime,
+        metadata: &Tags,
+        location: Option<(f64, f64, f32)>,
+    ) -> Result<(), StorageError> {
+        let object = Object::Gateway(gateway_id);
+        match location {
+            Some((latitude, longitude, altitude)) => execute_by_key!(
+                self,
+                object,
+                "UPDATE gateway SET last_seen_at = $2, metadata = $3, latitude = $4, \
+                 longitude = $5, altitude = $6 WHERE gateway_id = $1",
+                db_eui(gateway_id),
+                db_time(at),
+                Json(metadata),
+                latitude,
+                longitude,
+                altitude,
+            ),
+            None => execute_by_key!(
+                self,
+                object,
+                "UPDATE gateway SET last_seen_at = $2, metadata = $3 WHERE gateway_id = $1",
+                db_eui(gateway_id),
+                db_time(at),
+                Json(metadata),
+            ),
+        }
     }
 
     /// Records when a gateway was last heard from (an uplink or its

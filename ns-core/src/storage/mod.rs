@@ -59,6 +59,7 @@ mod error;
 mod gateway;
 pub mod integration;
 mod list;
+mod metrics;
 mod queue;
 mod rows;
 mod scheduler;

@@ -367,6 +367,20 @@ impl Harness {
             .expect("the pipeline takes input");
     }
 
+    /// Statistics from gateway `gateway_id`.
+    pub async fn stats(&mut self, gateway_id: &str, stats: gw::GatewayStats) {
+        self.input
+            .send(Input {
+                region_config_id: "eu868".into(),
+                event: GatewayEvent::Stats {
+                    gateway_id: gateway_id.parse().expect("gateway id"),
+                    stats,
+                },
+            })
+            .await
+            .expect("the pipeline takes input");
+    }
+
     /// The gateway sent RX1.
     pub async fn ack(&mut self, frame: &gw::DownlinkFrame) {
         self.ack_with(frame, &[gw::TxAckStatus::Ok]).await;

@@ -285,6 +285,38 @@ async fn downlinks_go_back_in_the_encoding_the_gateway_used() {
 }
 
 #[tokio::test]
+async fn with_tcp_nodelay_uplinks_come_in_and_downlinks_go_out() {
+    let prefix = prefix();
+    let (backend, mut events) = backend(&prefix, |config| config.tcp_nodelay = true).await;
+    assert!(backend.config().tcp_nodelay);
+    let mut bridge = Bridge::connect(&prefix).await;
+
+    let up = uplink(GW1, &[0x40, 1, 2, 3, 4]);
+    bridge.event(GW1, "up", &up, Encoding::Protobuf).await;
+    assert_eq!(
+        next(&mut events).await,
+        GatewayEvent::Up {
+            gateway_id: GW1.parse().unwrap(),
+            frame: up,
+            encoding: Encoding::Protobuf,
+        }
+    );
+    // Several small commands in a row: what Nagle's algorithm would hold.
+    for downlink_id in 1..=3 {
+        backend.send_downlink(&downlink(GW1, downlink_id)).unwrap();
+    }
+    for downlink_id in 1..=3 {
+        let (topic, payload) = bridge.command().await;
+        assert_eq!(topic, format!("{prefix}/gateway/{GW1}/command/down"));
+        let frame: gw::DownlinkFrame = gw::decode(&payload, Encoding::Protobuf).unwrap();
+        assert_eq!(frame, downlink(GW1, downlink_id));
+    }
+    let counters = backend.counters();
+    assert_eq!((counters.connections, counters.commands_sent), (1, 3));
+    backend.shutdown(WAIT).await;
+}
+
+#[tokio::test]
 async fn malformed_messages_are_counted_and_the_backend_keeps_going() {
     let prefix = prefix();
     let (backend, mut events) = backend(&prefix, |_| {}).await;

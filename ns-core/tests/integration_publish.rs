@@ -92,7 +92,7 @@ async fn subscriber(prefix: &str) -> mpsc::UnboundedReceiver<(String, Vec<u8>)> 
     rx
 }
 
-async fn mqtt_up_arrives_on_its_topic(encoding: Encoding) {
+async fn mqtt_up_arrives_on_its_topic(encoding: Encoding, tcp_nodelay: bool) {
     let prefix = format!("nsint-{:016x}", rand::random::<u64>());
     let mut received = subscriber(&prefix).await;
     let mut settings = MqttIntegration::default();
@@ -102,6 +102,7 @@ async fn mqtt_up_arrives_on_its_topic(encoding: Encoding) {
     );
     settings.json = encoding == Encoding::Json;
     settings.clean_session = true;
+    settings.tcp_nodelay = tcp_nodelay;
     let publisher = MqttPublisher::start(&settings).unwrap();
     publisher.publish(&Event::from(up(7))).unwrap();
 
@@ -128,12 +129,17 @@ async fn mqtt_up_arrives_on_its_topic(encoding: Encoding) {
 
 #[tokio::test]
 async fn mqtt_up_event_arrives_on_the_templated_topic_in_json() {
-    mqtt_up_arrives_on_its_topic(Encoding::Json).await;
+    mqtt_up_arrives_on_its_topic(Encoding::Json, false).await;
 }
 
 #[tokio::test]
 async fn mqtt_up_event_arrives_on_the_templated_topic_in_protobuf() {
-    mqtt_up_arrives_on_its_topic(Encoding::Protobuf).await;
+    mqtt_up_arrives_on_its_topic(Encoding::Protobuf, false).await;
+}
+
+#[tokio::test]
+async fn mqtt_up_event_arrives_with_tcp_nodelay() {
+    mqtt_up_arrives_on_its_topic(Encoding::Json, true).await;
 }
 
 #[tokio::test]

@@ -241,8 +241,9 @@ async fn gateway_backend_receives_an_uplink_and_sends_a_downlink_over_tls_with_a
 }
 
 /// The integration's `up` event reaches a plain subscriber after crossing
-/// the TLS listener, with or without a client certificate.
-async fn integration_publishes_an_event_over_tls(client_certificate: bool) {
+/// the TLS listener, with or without a client certificate, with or
+/// without `tcp_nodelay`.
+async fn integration_publishes_an_event_over_tls(client_certificate: bool, tcp_nodelay: bool) {
     let dir = TempDir::new("ns-tls-integration");
     let pki = Pki::generate(&dir, "pki");
     let broker = broker(&dir, &pki, client_certificate).await;
@@ -251,7 +252,9 @@ async fn integration_publishes_an_event_over_tls(client_certificate: bool) {
     let (_app, mut received) = plain_client(&broker, &prefix).await;
     let server = format!("tls://127.0.0.1:{}", broker.tls_port());
     let client = client_certificate.then_some((cert.as_path(), key.as_path()));
-    let config = integration_config(&prefix, &server, &tls_keys(&pki.ca, client)).unwrap();
+    let keys = format!("{}tcp_nodelay = {tcp_nodelay}\n", tls_keys(&pki.ca, client));
+    let config = integration_config(&prefix, &server, &keys).unwrap();
+    assert_eq!(config.integration.mqtt.tcp_nodelay, tcp_nodelay);
     let publisher = MqttPublisher::start(&config.integration.mqtt).unwrap();
     publisher.publish(&Event::from(up_event())).unwrap();
 
@@ -270,12 +273,17 @@ async fn integration_publishes_an_event_over_tls(client_certificate: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_publishes_an_event_over_tls_with_a_client_certificate() {
-    integration_publishes_an_event_over_tls(true).await;
+    integration_publishes_an_event_over_tls(true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_publishes_an_event_over_tls_checking_only_the_broker() {
-    integration_publishes_an_event_over_tls(false).await;
+    integration_publishes_an_event_over_tls(false, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integration_publishes_an_event_over_tls_with_tcp_nodelay() {
+    integration_publishes_an_event_over_tls(true, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

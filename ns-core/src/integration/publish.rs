@@ -7,7 +7,9 @@
 //!   when set, the client certificate `tls_cert` / `tls_key`. `publish`
 //!   encodes the event, renders its topic from `[integration.mqtt]`
 //!   `event_topic`, and queues it with the client's non-blocking
-//!   `try_publish`; a full queue drops the event and counts it.
+//!   `try_publish`; a full queue drops the event and counts it. With
+//!   `tcp_nodelay` its socket has `TCP_NODELAY`: each event goes out at
+//!   once rather than coalesced by Nagle's algorithm.
 //! - [`HttpPublisher`] queues each encoded event in a bounded channel; one
 //!   worker task POSTs it to every endpoint of `[integration.http]` with
 //!   `?event={kind}`, retrying 5xx answers and connection errors with
@@ -273,9 +275,10 @@ impl MqttPublisher {
         // session that never expires, its queued commands with it.
         let clean_session = settings.clean_session || settings.client_id.is_empty();
         let mut options = MqttOptions::new(client_id, host, port);
-        // Nagle's algorithm stays on: under load it coalesces the small
-        // MQTT writes, which measured ~20 % cheaper per uplink than
-        // TCP_NODELAY (docs/benchmarks.md), at the cost of a few ms.
+        // Nagle's algorithm stays on unless asked: under load it coalesces
+        // the small MQTT writes, which measured ~20 % cheaper per uplink
+        // than TCP_NODELAY (docs/benchmarks.md), at the cost of a few ms.
+        crate::gateway_backend::set_tcp_nodelay(&mut options, settings.tcp_nodelay);
         options
             .set_transport(transport)
             .set_keep_alive(settings.keep_alive_interval.max(MIN_KEEP_ALIVE))

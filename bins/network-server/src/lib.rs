@@ -12,7 +12,7 @@
 //!    command subscription, and HTTP);
 //! 4. the gateway backends: the built-in Semtech UDP bridge
 //!    (`[backend.semtech_udp]`) and an MQTT backend per enabled region;
-//! 5. the [`Pipeline`](ns_core::pipeline::Pipeline) joining them, with
+//! 5. the [`Pipeline`] joining them, with
 //!    Redis for de-duplication and TX acks shared with other instances
 //!    when `[redis] servers` is set;
 //! 6. the management API on `[api] bind` (gRPC, gRPC-web, REST/JSON;

@@ -91,8 +91,8 @@ mod command;
 mod event;
 mod http;
 mod mqtt;
-/// The drivers publishing events to the MQTT and HTTP integrations, never
-/// making the radio path wait.
+// No outer doc here: with one, rustdoc resolves the links of the module's
+// own `//!` doc from this scope (rust-lang/rust#134904).
 pub mod publish;
 
 /// Generated code: prost structs plus pbjson serde impls of the

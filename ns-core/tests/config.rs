@@ -157,10 +157,21 @@ fn load(texts: &[&str]) -> Config {
     Config::from_toml_strs_with_env(texts, env).unwrap()
 }
 
+/// The error of loading `texts` as the binary prints it: the message,
+/// then each cause.
 fn error(texts: &[&str]) -> String {
-    Config::from_toml_strs_with_env(texts, env)
-        .unwrap_err()
-        .to_string()
+    report(&Config::from_toml_strs_with_env(texts, env).unwrap_err())
+}
+
+/// `error` and its sources, joined by `": "` (anyhow's `{:#}`).
+fn report(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// A fresh directory under the system's temporary directory.
@@ -327,6 +338,40 @@ fn a_configuration_directory_is_read_like_chirpstacks() {
     let err = Config::load(&[missing]).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err}");
     assert!(err.to_string().contains("missing.toml"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn each_cause_is_reported_once() {
+    let dir = temp_dir("causes");
+    let missing_ca = dir.join("missing-ca.pem");
+    let errors = [
+        Config::load(&[dir.join("missing.toml")]).unwrap_err(),
+        Config::from_toml_strs(&["[network\n"]).unwrap_err(),
+        Config::from_toml_strs(&["[network]\ndeduplication_delay = \"soon\""]).unwrap_err(),
+        Config::from_toml_strs(&[
+            "[[regions]]\nid = \"eu868\"\n[regions.network]\nrx2_frequency = 915000000",
+        ])
+        .unwrap_err(),
+        Config::from_toml_strs(&[&format!(
+            "[[regions]]\nid = \"eu868\"\n[regions.gateway.backend.mqtt]\n\
+             server = \"ssl://broker\"\nca_cert = \"{}\"",
+            missing_ca.display()
+        )])
+        .and_then(|config| config.region("eu868").unwrap().gateway_backend_config())
+        .map(|_| ())
+        .unwrap_err(),
+    ];
+    for error in errors {
+        let cause = std::error::Error::source(&error)
+            .unwrap_or_else(|| panic!("{error:?} has no source"))
+            .to_string();
+        assert!(
+            !error.to_string().contains(&cause),
+            "the message repeats its source: {error}"
+        );
+        assert_eq!(report(&error).matches(&cause).count(), 1, "{error:?}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -78,11 +78,26 @@ pub const DEFAULT_SQLITE_PATH: &str = "sqlite://{data_dir}/network-server.sqlite
 
 /// Why the configuration could not be loaded. Each variant names the file
 /// or the key at fault.
+///
+/// A variant with an underlying error (the system's, the TOML parser's,
+/// `lorawan`'s) gives it as its [`source`](std::error::Error::source) and
+/// leaves it out of its own message, so that a report that walks the
+/// chain, as `anyhow` does, says it once:
+///
+/// ```
+/// use ns_core::config::Config;
+///
+/// let error = Config::load(&["/nonexistent/chirpstack.toml"]).unwrap_err();
+/// assert_eq!(error.to_string(), "cannot read config file /nonexistent/chirpstack.toml");
+/// let cause = std::error::Error::source(&error).unwrap();
+/// let io = cause.downcast_ref::<std::io::Error>().unwrap();
+/// assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A file or directory could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -91,8 +106,8 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A file is not valid TOML, or one of its keys has a value of the
-    /// wrong type or form (the message shows the line).
-    #[error("config file {file}: {source}")]
+    /// wrong type or form (the source shows the line).
+    #[error("cannot parse config file {file}")]
     Syntax {
         /// The file's path (`#i` for the i-th string).
         file: String,
@@ -100,9 +115,9 @@ pub enum ConfigError {
         #[source]
         source: toml::de::Error,
     },
-    /// The merged files do not make a configuration (the message names the
+    /// The merged files do not make a configuration (the source names the
     /// key).
-    #[error("invalid configuration: {0}")]
+    #[error("the merged config files are not a valid configuration")]
     Merged(#[source] toml::de::Error),
     /// A value is well-formed but unusable.
     #[error("invalid configuration: {key}: {message}")]
@@ -114,7 +129,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A region entry does not fit its region's parameters.
-    #[error("invalid configuration: regions[{id}]: {source}")]
+    #[error("invalid configuration: regions[{id}]")]
     Region {
         /// The entry's id.
         id: String,

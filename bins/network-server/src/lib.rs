@@ -6,10 +6,12 @@
 //! 1. the embedded MQTT broker (`[mqtt_broker]`, feature
 //!    `embedded-broker`, on by default), unless its port is taken — then
 //!    the broker already listening there is used;
-//! 2. the storage (`[postgresql] dsn`, else SQLite in the data directory),
+//! 2. the integrations (`[integration] enabled`: MQTT, with its downlink
+//!    command subscription, and HTTP), and the TLS files of the regions'
+//!    MQTT gateway backends: every file the configuration names is read
+//!    before anything is created on disk;
+//! 3. the storage (`[postgresql] dsn`, else SQLite in the data directory),
 //!    migrated;
-//! 3. the integrations (`[integration] enabled`: MQTT, with its downlink
-//!    command subscription, and HTTP);
 //! 4. the gateway backends: the built-in Semtech UDP bridge
 //!    (`[backend.semtech_udp]`) and an MQTT backend per enabled region;
 //! 5. the [`Pipeline`] joining them, with
@@ -37,6 +39,7 @@
 pub mod broker;
 mod metrics;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -101,15 +104,51 @@ impl Server {
     /// # Errors
     /// A part that cannot start: a port in use (but the broker's), a
     /// database that cannot be opened or migrated, an unusable integration
-    /// or gateway backend setting.
+    /// or gateway backend setting. A TLS file that cannot be used stops
+    /// the start before the storage is created (no data directory, no
+    /// SQLite file).
     pub async fn start(mut config: Config, data_dir: &Path) -> anyhow::Result<Self> {
+        let settings = PipelineSettings::from_config(&config)?;
         let broker = start_broker(&config)?;
         if let Some(addrs) = broker {
             follow_embedded_broker(&mut config, addrs.mqtt5);
         }
 
+        // Every file the configuration names (the MQTT clients' TLS
+        // certificates and keys) is read before the storage is created,
+        // so that a wrong path stops the start with no data directory or
+        // database left behind. The clients connect meanwhile; what they
+        // receive waits in their channels for the pipeline.
+        let mut integration_mqtt = None;
+        if config.integration.is_enabled("mqtt") {
+            integration_mqtt = Some(
+                MqttPublisher::start_with_commands(&config.integration.mqtt, COMMAND_QUEUE)
+                    .context("integration.mqtt")?,
+            );
+            info!(
+                server = config.integration.mqtt.server,
+                "MQTT integration started"
+            );
+        }
+        let mut integration_http = None;
+        if config.integration.is_enabled("http") {
+            integration_http = Some(
+                HttpPublisher::start(&config.integration.http, HttpLimits::default())
+                    .context("integration.http")?,
+            );
+            info!(
+                endpoints = config.integration.http.event_endpoint_url,
+                "HTTP integration started"
+            );
+        }
+        let mut gateway_backend_configs = HashMap::new();
+        for entry in config.enabled_regions() {
+            if entry.gateway.backend.enabled == "mqtt" {
+                gateway_backend_configs.insert(entry.id.clone(), entry.gateway_backend_config()?);
+            }
+        }
+
         let storage = connect_storage(&config, data_dir).await?;
-        let settings = PipelineSettings::from_config(&config)?;
         let mut pipeline = Pipeline::new(settings, storage.clone());
         if let Some(state) = open_redis(&config).await? {
             pipeline.set_shared_state(state);
@@ -135,27 +174,14 @@ impl Server {
 
         let mut mqtt_integration = None;
         let mut commands = None;
-        if config.integration.is_enabled("mqtt") {
-            let (publisher, rx) =
-                MqttPublisher::start_with_commands(&config.integration.mqtt, COMMAND_QUEUE)
-                    .context("integration.mqtt")?;
+        if let Some((publisher, rx)) = integration_mqtt {
             let publisher = Arc::new(publisher);
             pipeline.add_event_sink(publisher.clone());
-            info!(
-                server = config.integration.mqtt.server,
-                "MQTT integration started"
-            );
             mqtt_integration = Some(publisher);
             commands = Some(rx);
         }
-        if config.integration.is_enabled("http") {
-            let http = HttpPublisher::start(&config.integration.http, HttpLimits::default())
-                .context("integration.http")?;
+        if let Some(http) = integration_http {
             pipeline.add_event_sink(Arc::new(http));
-            info!(
-                endpoints = config.integration.http.event_endpoint_url,
-                "HTTP integration started"
-            );
         }
 
         let udp_region = config.semtech_udp_region().map(|r| r.id.clone());
@@ -188,8 +214,7 @@ impl Server {
             {
                 senders.push(udp.clone());
             }
-            if entry.gateway.backend.enabled == "mqtt" {
-                let backend_config = entry.gateway_backend_config()?;
+            if let Some(backend_config) = gateway_backend_configs.remove(&entry.id) {
                 let server = backend_config.server.clone();
                 let (backend, events) = GatewayBackend::start(backend_config)
                     .with_context(|| format!("regions[{}].gateway.backend.mqtt", entry.id))?;

@@ -3,6 +3,8 @@
 //! configuration in a temporary directory of its own and waits (at most
 //! [`WAIT`]) for it to end by itself.
 
+#[path = "../../../tls-files/tests/support/pki.rs"]
+mod pki;
 #[path = "../../../tls-files/tests/support/temp_dir.rs"]
 mod temp_dir;
 
@@ -15,6 +17,22 @@ use temp_dir::TempDir;
 
 /// The longest the binary may take to give up.
 const WAIT: Duration = Duration::from_secs(10);
+
+/// Listeners on ports the OS picks and no embedded broker, so that a
+/// binary that starts after all disturbs nothing.
+const QUIET: &str = r#"
+[mqtt_broker]
+bind = ""
+
+[backend.semtech_udp]
+bind = "127.0.0.1:0"
+
+[monitoring]
+bind = "127.0.0.1:0"
+
+[api]
+bind = "127.0.0.1:0"
+"#;
 
 /// Runs the binary with `--config config --data-dir data_dir` until it
 /// ends; its exit status and standard error. Kills it and fails the test
@@ -51,6 +69,45 @@ fn run_to_end(config: &Path, data_dir: &Path) -> (ExitStatus, String) {
         .read_to_string(&mut stderr)
         .expect("network-server's stderr");
     (status, stderr)
+}
+
+#[test]
+fn an_unreadable_tls_key_stops_the_start_before_the_data_directory_is_created() {
+    let dir = TempDir::new("ns-start-tls");
+    let pki = pki::Pki::generate(&dir, "pki");
+    let (cert, _) = pki.client_files("network-server");
+    let missing_key = dir.join("missing.key");
+    let tls = format!(
+        "server = \"ssl://127.0.0.1:8883\"\nca_cert = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        pki.ca.display(),
+        cert.display(),
+        missing_key.display()
+    );
+    // The integration's files are read first; the region's after the
+    // integration has started (on the Mosquitto at 127.0.0.1:1883).
+    for (section, key) in [
+        ("[integration.mqtt]", "integration.mqtt.tls_key"),
+        (
+            "[[regions]]\nid = \"eu868\"\n[regions.gateway.backend.mqtt]",
+            "regions[eu868].gateway.backend.mqtt.tls_key",
+        ),
+    ] {
+        let config = dir.join("network-server.toml");
+        std::fs::write(&config, format!("{QUIET}\n{section}\n{tls}")).unwrap();
+        let data_dir = dir.join("data");
+
+        let (status, stderr) = run_to_end(&config, &data_dir);
+        assert!(!status.success(), "{key}: started anyway: {stderr}");
+        assert!(stderr.contains(key), "{key} not named: {stderr}");
+        assert!(
+            stderr.contains(&missing_key.display().to_string()),
+            "{key}: the file is not named: {stderr}"
+        );
+        assert!(
+            !data_dir.exists(),
+            "{key}: the data directory was created before the TLS files were read"
+        );
+    }
 }
 
 #[test]

@@ -32,11 +32,16 @@ use serde::{Deserialize, Deserializer};
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 /// Why the configuration could not be loaded.
+///
+/// An underlying error (the system's, the TOML parser's) is the variant's
+/// [`source`](std::error::Error::source), left out of its own message, so
+/// that a report walking the chain (the binary's, through `anyhow`) says it
+/// once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -45,7 +50,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A file is not valid TOML.
-    #[error("config file {name} is not valid TOML: {source}")]
+    #[error("config file {name} is not valid TOML")]
     Syntax {
         /// The file name (or `#i` for the i-th string).
         name: String,
@@ -54,7 +59,7 @@ pub enum ConfigError {
         source: toml::de::Error,
     },
     /// The merged files have a key with a wrong type or value.
-    #[error("invalid configuration: {0}")]
+    #[error("invalid configuration")]
     Invalid(#[source] toml::de::Error),
     /// A value is well-typed but unusable.
     #[error("invalid configuration: {0}")]
@@ -751,6 +756,27 @@ where
 mod tests {
     use super::*;
 
+    /// The error and its causes, as the binary reports them.
+    fn report(e: &ConfigError) -> String {
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+
+    #[test]
+    fn each_cause_is_reported_once() {
+        let e = Config::load(&["/nonexistent/gateway-bridge.toml"]).unwrap_err();
+        let text = report(&e);
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        let e = Config::from_toml_strs(&["[backend\n"]).unwrap_err();
+        assert_eq!(e.to_string(), "config file #0 is not valid TOML");
+        assert!(report(&e).len() > e.to_string().len());
+    }
+
     #[test]
     fn documented_defaults_parse_to_the_defaults() {
         assert_eq!(
@@ -929,7 +955,7 @@ mod tests {
             ),
             ("[backend.semtech_udp\n", "TOML"),
         ] {
-            let e = Config::from_toml_strs(&[text]).unwrap_err().to_string();
+            let e = report(&Config::from_toml_strs(&[text]).unwrap_err());
             assert!(e.contains(needle), "{text:?}: {e}");
         }
     }

@@ -91,6 +91,15 @@ pub struct Server {
     /// name in lower case, `eu868`).
     #[serde(default)]
     pub topic_prefix: String,
+    /// `TCP_NODELAY` on the `mqtt` gateways' connections: each frame is
+    /// sent at once instead of waiting, while an earlier one is
+    /// unacknowledged, to be coalesced (Nagle's algorithm). A real gateway
+    /// sends a frame every few seconds and never meets that wait; a
+    /// simulated one sending hundreds a second does, which adds tens of
+    /// milliseconds to the latency a load run measures. Costs more
+    /// packets, for the simulator and the broker.
+    #[serde(default)]
+    pub gateway_mqtt_tcp_nodelay: bool,
     /// Its LoRa Basics Station listener (a gateway bridge's, `ws://host:port`),
     /// for `basics-station` gateways.
     #[serde(default)]
@@ -744,7 +753,9 @@ impl Scenario {
         } else {
             self.server.topic_prefix.clone()
         };
-        Ok(Some(GatewayMqtt::new(host, port, prefix)))
+        let mut broker = GatewayMqtt::new(host, port, prefix);
+        broker.tcp_nodelay = self.server.gateway_mqtt_tcp_nodelay;
+        Ok(Some(broker))
     }
 
     /// The simulation's settings.
@@ -891,6 +902,9 @@ mod tests {
             settings.gateway_mqtt,
             Some(GatewayMqtt::new("127.0.0.1", 1883, "eu868"))
         );
+        let nodelay = text.replace("[server]", "[server]\ngateway_mqtt_tcp_nodelay = true");
+        let nodelay = Scenario::from_toml(&nodelay).unwrap().settings();
+        assert!(nodelay.gateway_mqtt.unwrap().tcp_nodelay);
         let load = s.load.as_ref().unwrap();
         assert_eq!(load.rates, [10, 20]);
         // Long enough for the joins and both steps.

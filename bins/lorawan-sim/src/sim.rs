@@ -1,13 +1,13 @@
 //! A running simulation: devices ([`Device`]) on a shared air
 //! ([`radio`](crate::radio)), heard by gateways that speak Semtech UDP,
-//! MQTT or Basics Station to a network server ([`gateway`](crate::gateway)), for a bounded
+//! MQTT or Basics Station to a network server ([`gateway`]), for a bounded
 //! time, in real time.
 //!
 //! Each device is a task: it joins (retrying until accepted), then sends
 //! uplinks at its interval with ±10 % jitter, and listens in its RX1 and
 //! RX2 windows (class C: also between uplinks) for what the gateways put on
 //! the air. Each gateway is a task with its own connection to the server
-//! (see [`gateway`](crate::gateway)): it forwards what it hears, stamped
+//! (see [`gateway`]): it forwards what it hears, stamped
 //! with its concentrator counter, and transmits the server's downlinks at
 //! their time, acknowledging them in its protocol. A downlink reaches a
 //! device if it starts in one of its open windows, on the window's

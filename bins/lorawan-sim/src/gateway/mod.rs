@@ -12,7 +12,7 @@
 //!   Station listener.
 //!
 //! All keep a concentrator counter of their own (microseconds since the
-//! gateway started, from [`TMST_START`]), so that a server mixing up
+//! gateway started, from `0x4000_0000`), so that a server mixing up
 //! absolute and relative times shows it.
 
 pub(crate) mod mqtt;
@@ -74,6 +74,8 @@ pub struct GatewayMqtt {
     /// The region's topic prefix (`eu868`): topics are
     /// `{topic_prefix}/gateway/{gateway_id}/...`.
     pub topic_prefix: String,
+    /// `TCP_NODELAY` on the gateways' connections (off by default).
+    pub tcp_nodelay: bool,
 }
 
 impl GatewayMqtt {
@@ -83,6 +85,7 @@ impl GatewayMqtt {
             host: host.into(),
             port,
             topic_prefix: topic_prefix.into(),
+            tcp_nodelay: false,
         }
     }
 }

@@ -44,6 +44,9 @@ pub(crate) async fn start(
         .set_keep_alive(Duration::from_secs(30))
         .set_max_packet_size(Some(1 << 20))
         .set_request_channel_capacity(QUEUE);
+    let mut network = options.network_options();
+    network.set_tcp_nodelay(broker.tcp_nodelay);
+    options.set_network_options(network);
     let (client, mut events) = AsyncClient::new(options, QUEUE);
     let prefix = broker.topic_prefix.trim_end_matches('/');
     let topic = |suffix: &str| format!("{prefix}/gateway/{gateway_id}/{suffix}");

@@ -293,30 +293,30 @@ fn chirpstack_files_are_read_as_they_are() {
 }
 
 #[test]
-fn tcp_nodelay_is_off_by_default_and_read_per_mqtt_client() {
+fn tcp_nodelay_is_on_by_default_and_read_per_mqtt_client() {
     let defaults = load(&[]);
-    assert!(!defaults.integration.mqtt.tcp_nodelay);
+    assert!(defaults.integration.mqtt.tcp_nodelay);
     let eu = defaults.region("eu868").unwrap();
-    assert!(!eu.gateway.backend.mqtt.tcp_nodelay);
-    assert!(!eu.gateway_backend_config().unwrap().tcp_nodelay);
+    assert!(eu.gateway.backend.mqtt.tcp_nodelay);
+    assert!(eu.gateway_backend_config().unwrap().tcp_nodelay);
 
     let config = load(&[r#"
         [network]
         enabled_regions = ["eu868", "us915_1"]
         [integration.mqtt]
-        tcp_nodelay = true
+        tcp_nodelay = false
         [[regions]]
         id = "us915_1"
         [regions.gateway.backend.mqtt]
-        tcp_nodelay = true
+        tcp_nodelay = false
     "#]);
-    assert!(config.integration.mqtt.tcp_nodelay);
+    assert!(!config.integration.mqtt.tcp_nodelay);
     let us = config.region("us915_1").unwrap();
-    assert!(us.gateway.backend.mqtt.tcp_nodelay);
-    assert!(us.gateway_backend_config().unwrap().tcp_nodelay);
+    assert!(!us.gateway.backend.mqtt.tcp_nodelay);
+    assert!(!us.gateway_backend_config().unwrap().tcp_nodelay);
     // Per region: eu868 keeps the default.
     let eu = config.region("eu868").unwrap();
-    assert!(!eu.gateway_backend_config().unwrap().tcp_nodelay);
+    assert!(eu.gateway_backend_config().unwrap().tcp_nodelay);
 
     assert!(error(&["[integration.mqtt]\ntcp_nodelay = \"yes\""]).contains("tcp_nodelay"));
 }

@@ -96,9 +96,9 @@ pub struct Server {
     /// unacknowledged, to be coalesced (Nagle's algorithm). A real gateway
     /// sends a frame every few seconds and never meets that wait; a
     /// simulated one sending hundreds a second does, which adds tens of
-    /// milliseconds to the latency a load run measures. Costs more
-    /// packets, for the simulator and the broker.
-    #[serde(default)]
+    /// milliseconds to the latency a load run measures. On by default;
+    /// `false` shows what Nagle's algorithm does to a busy gateway.
+    #[serde(default = "default_true")]
     pub gateway_mqtt_tcp_nodelay: bool,
     /// Its LoRa Basics Station listener (a gateway bridge's, `ws://host:port`),
     /// for `basics-station` gateways.
@@ -120,6 +120,10 @@ pub struct Server {
     /// The topic filter of the `up` events.
     #[serde(default = "default_event_filter")]
     pub event_filter: String,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_udp() -> SocketAddr {
@@ -898,13 +902,12 @@ mod tests {
         .unwrap();
         assert_eq!(s.sim_gateways().unwrap()[0].kind, GatewayKind::Mqtt);
         let settings = s.settings();
-        assert_eq!(
-            settings.gateway_mqtt,
-            Some(GatewayMqtt::new("127.0.0.1", 1883, "eu868"))
-        );
-        let nodelay = text.replace("[server]", "[server]\ngateway_mqtt_tcp_nodelay = true");
-        let nodelay = Scenario::from_toml(&nodelay).unwrap().settings();
-        assert!(nodelay.gateway_mqtt.unwrap().tcp_nodelay);
+        let mut broker = GatewayMqtt::new("127.0.0.1", 1883, "eu868");
+        broker.tcp_nodelay = true;
+        assert_eq!(settings.gateway_mqtt, Some(broker));
+        let nagle = text.replace("[server]", "[server]\ngateway_mqtt_tcp_nodelay = false");
+        let nagle = Scenario::from_toml(&nagle).unwrap().settings();
+        assert!(!nagle.gateway_mqtt.unwrap().tcp_nodelay);
         let load = s.load.as_ref().unwrap();
         assert_eq!(load.rates, [10, 20]);
         // Long enough for the joins and both steps.

@@ -74,7 +74,8 @@ pub struct GatewayMqtt {
     /// The region's topic prefix (`eu868`): topics are
     /// `{topic_prefix}/gateway/{gateway_id}/...`.
     pub topic_prefix: String,
-    /// `TCP_NODELAY` on the gateways' connections (off by default).
+    /// `TCP_NODELAY` on the gateways' connections ([`new`](Self::new):
+    /// off; a scenario's `gateway_mqtt_tcp_nodelay`: on unless set).
     pub tcp_nodelay: bool,
 }
 

@@ -1,6 +1,9 @@
-//! The cold path of a data uplink: reading the sessions of DevAddrs that
-//! are not in the pipeline's hot copy (`Storage::devices_by_dev_addrs`,
-//! as the pipeline batches them), and parsing one stored session.
+//! The storage side of data uplinks: reading the sessions of DevAddrs that
+//! are not in the pipeline's hot copy (`Storage::devices_by_dev_addrs`, as
+//! the pipeline batches them: the cold path), parsing one stored session,
+//! and writing accepted uplinks' sessions back in batches
+//! (`Storage::update_sessions_if_fcnt`, the conditional update every
+//! uplink makes).
 //!
 //! ```text
 //! cargo bench -p ns-core --bench session_reads
@@ -23,7 +26,7 @@ use ns_core::model::{
     AdrHistoryEntry, Application, Device, DeviceProfile, DeviceSession, ExtraChannel, MacVersion,
     Tenant,
 };
-use ns_core::storage::Storage;
+use ns_core::storage::{SessionUpdate, Storage};
 
 const FIRST_DEV_ADDR: u32 = 0x01b0_0000;
 
@@ -135,6 +138,47 @@ async fn main() {
         }
         println!(
             "devices_by_dev_addrs, {batch} DevAddrs a call: {:.1} µs per device",
+            started.elapsed().as_secs_f64() * 1e6 / (rounds * batch) as f64
+        );
+    }
+
+    // Batched conditional writes of the sessions of `batch` devices, each
+    // advancing its FCntUp, as the uplink path writes the frames it
+    // accepted together.
+    let mut sessions: Vec<DeviceSession> = (0..devices).map(|i| session(i, params)).collect();
+    for batch in [1usize, 16, 64] {
+        let rounds = (reads / batch).max(1);
+        let started = Instant::now();
+        for round in 0..rounds {
+            let first = (round * batch) % (devices as usize - batch);
+            let chosen = first..first + batch;
+            let next: Vec<DeviceSession> = sessions[chosen.clone()]
+                .iter()
+                .map(|s| {
+                    let mut s = s.clone();
+                    s.f_cnt_up += 1;
+                    s
+                })
+                .collect();
+            let updates: Vec<SessionUpdate<'_>> = chosen
+                .clone()
+                .zip(&next)
+                .map(|(i, s)| {
+                    let dev_eui = Eui64::from_u64(0x0102_0000_0000_0000 + i as u64);
+                    SessionUpdate::new(dev_eui, sessions[i].f_cnt_up, s)
+                })
+                .collect();
+            let made = storage
+                .update_sessions_if_fcnt(&updates)
+                .await
+                .expect("write");
+            assert!(made.iter().all(|m| *m));
+            for (i, s) in chosen.zip(next) {
+                sessions[i] = s;
+            }
+        }
+        println!(
+            "update_sessions_if_fcnt, {batch} sessions a call: {:.1} µs per session",
             started.elapsed().as_secs_f64() * 1e6 / (rounds * batch) as f64
         );
     }

@@ -17,8 +17,7 @@ use super::rows::{
     db_time, db_u32, device_columns, device_profile_columns,
 };
 use super::{
-    ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, placeholders,
-    with_pool,
+    ListQuery, Page, Storage, execute, execute_by_key, fetch, insert_within_limit, with_pool,
 };
 use crate::model::{Device, DeviceGatewayRxInfo, DeviceKeys, DeviceProfile, DeviceSession};
 
@@ -278,7 +277,7 @@ impl Storage {
         if dev_addrs.is_empty() {
             return Ok(out);
         }
-        let placeholders = placeholders(dev_addrs.len());
+        let placeholders = self.placeholders(dev_addrs.len());
         let sql = format!(
             "SELECT {}, {} FROM device d JOIN device_profile dp ON dp.id = d.device_profile_id \
              WHERE d.dev_addr IN ({placeholders}) AND NOT d.is_disabled ORDER BY d.dev_eui",
@@ -374,7 +373,9 @@ impl Storage {
              CAST(? AS bytea), CAST(? AS timestamptz), CAST(? AS jsonb), \
              CAST(? AS timestamptz))",
         );
-        let mut n = 1;
+        // The rows' parameters first, `updated_at` last: in the order of
+        // the text, as `param` needs.
+        let mut n = 0;
         let rows: Vec<String> = unique
             .iter()
             .map(|_| {
@@ -385,16 +386,17 @@ impl Storage {
                             part.to_owned()
                         } else {
                             n += 1;
-                            format!("${}{part}", n)
+                            format!("{}{part}", self.param(n))
                         }
                     })
                     .collect()
             })
             .collect();
+        let updated_at = self.param(n + 1);
         let sql = format!(
             "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen, rx_info, run_after) \
              AS (VALUES {}) \
-             UPDATE device SET updated_at = $1, f_cnt_up = v.f_cnt_up, \
+             UPDATE device SET updated_at = {updated_at}, f_cnt_up = v.f_cnt_up, \
              device_session = v.session, last_seen_at = COALESCE(v.seen, device.last_seen_at), \
              gateway_rx_info = COALESCE(v.rx_info, device.gateway_rx_info), \
              scheduler_run_after = COALESCE(v.run_after, device.scheduler_run_after) \
@@ -418,7 +420,7 @@ impl Storage {
         );
         let now = db_time(SystemTime::now());
         let done: Vec<(Vec<u8>,)> = with_pool!(self, pool => {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(now);
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
             for (_, u) in &unique {
                 query = query
                     .bind(db_eui(u.dev_eui))
@@ -430,7 +432,7 @@ impl Storage {
                     .bind(u.gateway_rx_info.map(Json))
                     .bind(u.scheduler_run_after.map(db_time));
             }
-            query.fetch_all(pool).await
+            query.bind(now).fetch_all(pool).await
         })
         .map_err(db_error(Object::Table("device")))?;
         let done: HashSet<Vec<u8>> = done.into_iter().map(|(eui,)| eui).collect();

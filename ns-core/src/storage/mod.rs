@@ -424,14 +424,27 @@ impl Storage {
             Pool::Postgres(_) => postgres,
         }
     }
-}
 
-/// `$1, $2, …, $n`: the parameters of an `IN (…)` list.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    /// The `i`-th parameter (from 1) of a statement whose parameters
+    /// appear in its text in the order they are bound: `$i` on PostgreSQL,
+    /// an anonymous `?` on SQLite. SQLite finds the name of a numbered
+    /// parameter by a linear scan, so binding n of them costs O(n²): with
+    /// the uplink path's batched statements (hundreds of parameters) that
+    /// was 4.7 % of the server's CPU at 6 000 uplinks/s.
+    fn param(&self, i: usize) -> String {
+        match self.pool {
+            Pool::Sqlite(_) => "?".to_owned(),
+            Pool::Postgres(_) => format!("${i}"),
+        }
+    }
+
+    /// The parameters 1 to `n` of an `IN (…)` list (see [`Self::param`]).
+    fn placeholders(&self, n: usize) -> String {
+        (1..=n)
+            .map(|i| self.param(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The limit and offset of a list, as bound parameters.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::error::{Object, StorageError, db_error, write_error};
 use super::rows::{QueueItemRow, db_eui, db_time, db_u32};
-use super::{Storage, execute, execute_by_key, fetch, placeholders, with_pool};
+use super::{Storage, execute, execute_by_key, fetch, with_pool};
 use crate::model::QueueItem;
 
 /// The columns of [`QueueItemRow`].
@@ -112,7 +112,7 @@ impl Storage {
         if dev_euis.is_empty() {
             return Ok(out);
         }
-        let placeholders = placeholders(dev_euis.len());
+        let placeholders = self.placeholders(dev_euis.len());
         let order = self.dialect("rowid", "seq");
         let sql = format!(
             "SELECT {} FROM device_queue_item WHERE dev_eui IN ({placeholders}) \

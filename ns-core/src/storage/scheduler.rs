@@ -9,7 +9,7 @@ use sqlx::types::Json;
 
 use super::error::{Object, StorageError, db_error};
 use super::rows::{DeviceAndProfileRow, db_eui, db_time, device_columns, device_profile_columns};
-use super::{Storage, execute_by_key, fetch, placeholders, with_pool};
+use super::{Storage, execute_by_key, fetch, with_pool};
 use crate::model::{Device, DeviceGatewayRxInfo, DeviceProfile};
 
 /// The `SELECT` of the devices [`Storage::claim_class_c_devices`] claims:
@@ -176,7 +176,7 @@ impl Storage {
         if dev_euis.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = placeholders(dev_euis.len());
+        let placeholders = self.placeholders(dev_euis.len());
         let sql = format!(
             "SELECT {}, {}, d.gateway_rx_info FROM device d \
              JOIN device_profile dp ON dp.id = d.device_profile_id \

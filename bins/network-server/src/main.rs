@@ -4,6 +4,12 @@
 
 use std::path::PathBuf;
 
+/// mimalloc rather than the system allocator: the uplink path allocates
+/// much (JSON, SQL rows, MQTT buffers), and glibc's malloc/free took about
+/// a fifth of the server's CPU under load (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ns_core::config::{Config, DEFAULT_CONFIG};

@@ -5,7 +5,7 @@
 //! A series belongs to a key (`gw:0102030405060708`) and has a name
 //! (`rx_count`, `rx_freq_868100000`, `tx_status_TOO_LATE`). Each sample is
 //! added to the bucket of each [`Aggregation`] it falls in, with the number
-//! of samples, so that a bucket reads as a sum ([`Point::sum`], counts of
+//! of samples, so that a bucket reads as a sum ([`Point::sum`](Point#structfield.sum), counts of
 //! frames) or as a mean ([`Point::mean`], duty-cycle percentages). Buckets
 //! are in UTC and kept for their aggregation's
 //! [retention](Aggregation::retention), as ChirpStack keeps its Redis metrics: two
@@ -200,12 +200,7 @@ pub struct Point {
 }
 
 impl Point {
-    /// The samples added up (frame counts).
-    pub fn sum(self) -> f64 {
-        self.sum
-    }
-
-    /// Their mean (percentages), 0 without samples.
+    /// The mean of the samples (percentages), 0 without samples.
     pub fn mean(self) -> f64 {
         if self.count == 0 {
             0.0
@@ -543,7 +538,7 @@ mod tests {
     #[test]
     fn points_read_as_sums_or_means() {
         let p = Point { sum: 6.0, count: 3 };
-        assert_eq!((p.sum(), p.mean()), (6.0, 2.0));
+        assert_eq!(p.mean(), 2.0);
         assert_eq!(Point::default().mean(), 0.0);
     }
 }

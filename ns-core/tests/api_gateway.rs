@@ -174,12 +174,19 @@ async fn gateway_list_orders_searches_and_reports_state(api: &TestApi) {
     let s = &api.db.storage;
     // bravo heard now (online), charlie an hour ago (offline: 2 × 30 s),
     // alpha never.
-    s.update_gateway_last_seen(Eui64::from_u64(0xb2), SystemTime::now())
-        .await
-        .unwrap();
-    s.update_gateway_last_seen(
+    s.update_gateway_from_stats(
+        Eui64::from_u64(0xb2),
+        SystemTime::now(),
+        &Default::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    s.update_gateway_from_stats(
         Eui64::from_u64(0xc1),
         SystemTime::now() - Duration::from_secs(3600),
+        &Default::default(),
+        None,
     )
     .await
     .unwrap();

@@ -1078,7 +1078,9 @@ async fn last_seen_is_recorded(db: &TestDb) {
 
     let at = SystemTime::now();
     s.update_device_last_seen(d.dev_eui, at).await.unwrap();
-    s.update_gateway_last_seen(gw.gateway_id, at).await.unwrap();
+    s.update_gateway_from_stats(gw.gateway_id, at, &tags(&[]), None)
+        .await
+        .unwrap();
     assert_eq!(
         s.get_device(d.dev_eui).await.unwrap().last_seen_at,
         Some(micros(at))
@@ -1092,7 +1094,8 @@ async fn last_seen_is_recorded(db: &TestDb) {
         Object::Device(eui(2)),
     );
     assert_not_found(
-        s.update_gateway_last_seen(eui(0xbb), at).await,
+        s.update_gateway_from_stats(eui(0xbb), at, &tags(&[]), None)
+            .await,
         Object::Gateway(eui(0xbb)),
     );
 }

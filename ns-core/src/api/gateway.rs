@@ -188,7 +188,7 @@ fn metric(
 ) -> common::Metric {
     let read = |p: Point| match kind {
         MetricKind::Gauge => p.mean(),
-        MetricKind::Absolute | MetricKind::Counter => p.sum(),
+        MetricKind::Absolute | MetricKind::Counter => p.sum,
     };
     common::Metric {
         name: name.to_owned(),

@@ -104,7 +104,7 @@ impl Storage {
     /// Overwrites a stored gateway with `gateway`: tenant, name, location,
     /// description, tags, metadata, stats interval and `updated_at`
     /// (`last_seen_at` has its own writer,
-    /// [`Self::update_gateway_last_seen`]).
+    /// [`Self::update_gateway_from_stats`]).
     ///
     /// [`StorageError::NotFound`] if the gateway or the tenant does not
     /// exist.
@@ -204,21 +204,5 @@ impl Storage {
                 Json(metadata),
             ),
         }
-    }
-
-    /// Records when a gateway was last heard from (an uplink or its
-    /// statistics).
-    pub async fn update_gateway_last_seen(
-        &self,
-        gateway_id: Eui64,
-        at: SystemTime,
-    ) -> Result<(), StorageError> {
-        execute_by_key!(
-            self,
-            Object::Gateway(gateway_id),
-            "UPDATE gateway SET last_seen_at = $2 WHERE gateway_id = $1",
-            db_eui(gateway_id),
-            db_time(at),
-        )
     }
 }

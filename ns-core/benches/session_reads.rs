@@ -3,7 +3,7 @@
 //! the pipeline batches them: the cold path), parsing one stored session,
 //! and writing accepted uplinks' sessions back in batches
 //! (`Storage::update_sessions_if_fcnt`, the conditional update every
-//! uplink makes).
+//! uplink makes, with `last_seen_at`, for devices drawn at random).
 //!
 //! ```text
 //! cargo bench -p ns-core --bench session_reads
@@ -142,30 +142,41 @@ async fn main() {
         );
     }
 
-    // Batched conditional writes of the sessions of `batch` devices, each
-    // advancing its FCntUp, as the uplink path writes the frames it
-    // accepted together.
+    // Batched conditional writes of the sessions of `batch` devices drawn
+    // at random (distinct within a batch), each advancing its FCntUp and
+    // setting `last_seen_at`, as the uplink path writes the frames of
+    // class A devices it accepted together.
     let mut sessions: Vec<DeviceSession> = (0..devices).map(|i| session(i, params)).collect();
     for batch in [1usize, 16, 64] {
         let rounds = (reads / batch).max(1);
         let started = Instant::now();
-        for round in 0..rounds {
-            let first = (round * batch) % (devices as usize - batch);
-            let chosen = first..first + batch;
-            let next: Vec<DeviceSession> = sessions[chosen.clone()]
+        for _ in 0..rounds {
+            let mut chosen: Vec<usize> = Vec::with_capacity(batch);
+            while chosen.len() < batch {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let i = ((x >> 8) % devices) as usize;
+                if !chosen.contains(&i) {
+                    chosen.push(i);
+                }
+            }
+            let next: Vec<DeviceSession> = chosen
                 .iter()
-                .map(|s| {
-                    let mut s = s.clone();
+                .map(|&i| {
+                    let mut s = sessions[i].clone();
                     s.f_cnt_up += 1;
                     s
                 })
                 .collect();
+            let now = std::time::SystemTime::now();
             let updates: Vec<SessionUpdate<'_>> = chosen
-                .clone()
+                .iter()
                 .zip(&next)
-                .map(|(i, s)| {
+                .map(|(&i, s)| {
                     let dev_eui = Eui64::from_u64(0x0102_0000_0000_0000 + i as u64);
-                    SessionUpdate::new(dev_eui, sessions[i].f_cnt_up, s)
+                    SessionUpdate {
+                        seen_at: Some(now),
+                        ..SessionUpdate::new(dev_eui, sessions[i].f_cnt_up, s)
+                    }
                 })
                 .collect();
             let made = storage
@@ -173,12 +184,12 @@ async fn main() {
                 .await
                 .expect("write");
             assert!(made.iter().all(|m| *m));
-            for (i, s) in chosen.zip(next) {
+            for (i, s) in chosen.into_iter().zip(next) {
                 sessions[i] = s;
             }
         }
         println!(
-            "update_sessions_if_fcnt, {batch} sessions a call: {:.1} µs per session",
+            "update_sessions_if_fcnt, {batch} random sessions a call: {:.1} µs per session",
             started.elapsed().as_secs_f64() * 1e6 / (rounds * batch) as f64
         );
     }

@@ -393,13 +393,40 @@ impl Storage {
             })
             .collect();
         let updated_at = self.param(n + 1);
+        // A column no row of the batch sets stays out of the SET list:
+        // `last_seen_at` and `scheduler_run_after` are indexed, and an
+        // assigned indexed column costs its index entries a delete and an
+        // insert even when the value stays (SQLite), or the update its HOT
+        // path (PostgreSQL). Class A uplinks set neither of the last two.
+        let mut optional = String::new();
+        for (column, value, set) in [
+            (
+                "last_seen_at",
+                "seen",
+                unique.iter().any(|(_, u)| u.seen_at.is_some()),
+            ),
+            (
+                "gateway_rx_info",
+                "rx_info",
+                unique.iter().any(|(_, u)| u.gateway_rx_info.is_some()),
+            ),
+            (
+                "scheduler_run_after",
+                "run_after",
+                unique.iter().any(|(_, u)| u.scheduler_run_after.is_some()),
+            ),
+        ] {
+            if set {
+                optional.push_str(&format!(
+                    ", {column} = COALESCE(v.{value}, device.{column})"
+                ));
+            }
+        }
         let sql = format!(
             "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen, rx_info, run_after) \
              AS (VALUES {}) \
              UPDATE device SET updated_at = {updated_at}, f_cnt_up = v.f_cnt_up, \
-             device_session = v.session, last_seen_at = COALESCE(v.seen, device.last_seen_at), \
-             gateway_rx_info = COALESCE(v.rx_info, device.gateway_rx_info), \
-             scheduler_run_after = COALESCE(v.run_after, device.scheduler_run_after) \
+             device_session = v.session{optional} \
              FROM v WHERE device.dev_eui = v.dev_eui AND device.f_cnt_up = v.expected \
              AND device.dev_addr = v.dev_addr AND device.device_session IS NOT NULL \
              AND {} RETURNING device.dev_eui",

@@ -60,6 +60,7 @@ on_both_backends!(
     class_c_claim_leases_the_devices_it_returns,
     concurrent_class_c_claims_never_return_a_device_twice,
     session_writes_keep_the_gateway_rx_info_and_the_class_a_lock,
+    mixed_session_batches_keep_what_a_row_does_not_set,
     gateway_stats_update_the_gateway,
     metrics_add_up_per_bucket_and_expire,
 );
@@ -1943,6 +1944,75 @@ async fn concurrent_class_c_claims_never_return_a_device_twice(db: &TestDb) {
         assert_eq!(all.len() as u64, DEVICES, "round {round}");
         now += Duration::from_secs(3);
     }
+}
+
+/// A batch assigns `last_seen_at`, `gateway_rx_info` and
+/// `scheduler_run_after` as soon as one of its rows sets them: the rows that
+/// do not must keep what is stored.
+async fn mixed_session_batches_keep_what_a_row_does_not_set(db: &TestDb) {
+    use ns_core::model::DeviceGatewayRxInfo;
+    use packet_forwarder::gw;
+    let s = &db.storage;
+    let f = fixture(s).await;
+    let a = class_c_device(s, &f, 1, 0).await;
+    let b = class_c_device(s, &f, 2, 0).await;
+    let heard = |id: &str| {
+        [gw::UplinkRxInfo {
+            gateway_id: id.into(),
+            rssi: -80,
+            snr: 2.0,
+            ..Default::default()
+        }]
+    };
+    let old_info = DeviceGatewayRxInfo::from_rx_infos("eu868", 3, &heard("0101010101010101"));
+    let new_info = DeviceGatewayRxInfo::from_rx_infos("eu868", 5, &heard("0202020202020202"));
+    let old_lock = micros(SystemTime::now() + Duration::from_secs(5));
+    let new_lock = micros(SystemTime::now() + Duration::from_secs(9));
+    let seen_b = micros(SystemTime::now() - Duration::from_secs(60));
+    s.set_gateway_rx_info(b.dev_eui, &old_info, old_lock)
+        .await
+        .unwrap();
+    s.update_device_last_seen(b.dev_eui, seen_b).await.unwrap();
+
+    // Device 1 sets all three; device 2, in the same statement, none.
+    let seen_a = micros(SystemTime::now());
+    let next_a = session(0x2601_0001, 11);
+    let next_b = session(0x2601_0002, 11);
+    let made = s
+        .update_sessions_if_fcnt(&[
+            SessionUpdate {
+                seen_at: Some(seen_a),
+                gateway_rx_info: Some(&new_info),
+                scheduler_run_after: Some(new_lock),
+                ..SessionUpdate::new(a.dev_eui, 10, &next_a)
+            },
+            SessionUpdate::new(b.dev_eui, 10, &next_b),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(made, [true, true]);
+    let got_a = s.get_device(a.dev_eui).await.unwrap();
+    assert_eq!(got_a.session, Some(next_a));
+    assert_eq!(got_a.last_seen_at, Some(seen_a));
+    assert_eq!(
+        s.device_gateway_rx_info(a.dev_eui).await.unwrap().as_ref(),
+        Some(&new_info)
+    );
+    assert_eq!(
+        s.scheduler_run_after(a.dev_eui).await.unwrap(),
+        Some(new_lock)
+    );
+    let got_b = s.get_device(b.dev_eui).await.unwrap();
+    assert_eq!(got_b.session, Some(next_b));
+    assert_eq!(got_b.last_seen_at, Some(seen_b));
+    assert_eq!(
+        s.device_gateway_rx_info(b.dev_eui).await.unwrap().as_ref(),
+        Some(&old_info)
+    );
+    assert_eq!(
+        s.scheduler_run_after(b.dev_eui).await.unwrap(),
+        Some(old_lock)
+    );
 }
 
 async fn session_writes_keep_the_gateway_rx_info_and_the_class_a_lock(db: &TestDb) {

@@ -37,6 +37,13 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
+/// The next of a fixed pseudo-random sequence (a linear congruential
+/// generator), below `n`: the same devices in every run.
+fn draw(x: &mut u32, n: u32) -> u32 {
+    *x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+    (*x >> 8) % n
+}
+
 fn session(i: u32, params: &'static lorawan::region::RegionParams) -> DeviceSession {
     let keys = SessionKeys11 {
         f_nwk_s_int_key: [1; 16].into(),
@@ -128,10 +135,7 @@ async fn main() {
         let started = Instant::now();
         for _ in 0..rounds {
             let addrs: Vec<DevAddr> = (0..batch)
-                .map(|_| {
-                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                    DevAddr::from_u32(FIRST_DEV_ADDR + (x >> 8) % devices)
-                })
+                .map(|_| DevAddr::from_u32(FIRST_DEV_ADDR + draw(&mut x, devices)))
                 .collect();
             let found = storage.devices_by_dev_addrs(&addrs).await.expect("read");
             assert!(found.values().all(|candidates| candidates.len() == 1));
@@ -153,8 +157,7 @@ async fn main() {
         for _ in 0..rounds {
             let mut chosen: Vec<usize> = Vec::with_capacity(batch);
             while chosen.len() < batch {
-                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                let i = ((x >> 8) % devices) as usize;
+                let i = draw(&mut x, devices) as usize;
                 if !chosen.contains(&i) {
                     chosen.push(i);
                 }

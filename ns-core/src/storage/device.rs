@@ -367,83 +367,11 @@ impl Storage {
         if unique.is_empty() {
             return Ok(results);
         }
-        let row = self.dialect(
-            "(?, ?, ?, ?, ?, ?, ?, ?)",
-            "(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS jsonb), \
-             CAST(? AS bytea), CAST(? AS timestamptz), CAST(? AS jsonb), \
-             CAST(? AS timestamptz))",
-        );
-        // The rows' parameters first, `updated_at` last: in the order of
-        // the text, as `param` needs.
-        let mut n = 0;
-        let rows: Vec<String> = unique
-            .iter()
-            .map(|_| {
-                row.split('?')
-                    .enumerate()
-                    .map(|(i, part)| {
-                        if i == 0 {
-                            part.to_owned()
-                        } else {
-                            n += 1;
-                            format!("{}{part}", self.param(n))
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let updated_at = self.param(n + 1);
-        // A column no row of the batch sets stays out of the SET list:
-        // `last_seen_at` and `scheduler_run_after` are indexed, and an
-        // assigned indexed column costs its index entries a delete and an
-        // insert even when the value stays (SQLite), or the update its HOT
-        // path (PostgreSQL). Class A uplinks set neither of the last two.
-        let mut optional = String::new();
-        for (column, value, set) in [
-            (
-                "last_seen_at",
-                "seen",
-                unique.iter().any(|(_, u)| u.seen_at.is_some()),
-            ),
-            (
-                "gateway_rx_info",
-                "rx_info",
-                unique.iter().any(|(_, u)| u.gateway_rx_info.is_some()),
-            ),
-            (
-                "scheduler_run_after",
-                "run_after",
-                unique.iter().any(|(_, u)| u.scheduler_run_after.is_some()),
-            ),
-        ] {
-            if set {
-                optional.push_str(&format!(
-                    ", {column} = COALESCE(v.{value}, device.{column})"
-                ));
-            }
-        }
-        let sql = format!(
-            "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen, rx_info, run_after) \
-             AS (VALUES {}) \
-             UPDATE device SET updated_at = {updated_at}, f_cnt_up = v.f_cnt_up, \
-             device_session = v.session{optional} \
-             FROM v WHERE device.dev_eui = v.dev_eui AND device.f_cnt_up = v.expected \
-             AND device.dev_addr = v.dev_addr AND device.device_session IS NOT NULL \
-             AND {} RETURNING device.dev_eui",
-            rows.join(", "),
-            // A TX ack (a class C downlink's, or another instance's) may
-            // have advanced a downlink counter since the uplink read the
-            // session: never write one back (the caller re-reads).
-            self.dialect(
-                "coalesce(json_extract(device.device_session, '$.n_f_cnt_down'), 0) \
-                 <= coalesce(json_extract(v.session, '$.n_f_cnt_down'), 0) \
-                 AND coalesce(json_extract(device.device_session, '$.a_f_cnt_down'), 0) \
-                 <= coalesce(json_extract(v.session, '$.a_f_cnt_down'), 0)",
-                "coalesce((device.device_session->>'n_f_cnt_down')::bigint, 0) \
-                 <= coalesce((v.session->>'n_f_cnt_down')::bigint, 0) \
-                 AND coalesce((device.device_session->>'a_f_cnt_down')::bigint, 0) \
-                 <= coalesce((v.session->>'a_f_cnt_down')::bigint, 0)",
-            ),
+        let sql = self.session_write_sql(
+            unique.len(),
+            unique.iter().any(|(_, u)| u.seen_at.is_some()),
+            unique.iter().any(|(_, u)| u.gateway_rx_info.is_some()),
+            unique.iter().any(|(_, u)| u.scheduler_run_after.is_some()),
         );
         let now = db_time(SystemTime::now());
         let done: Vec<(Vec<u8>,)> = with_pool!(self, pool => {
@@ -467,6 +395,88 @@ impl Storage {
             results[i] = done.contains(&db_eui(u.dev_eui));
         }
         Ok(results)
+    }
+
+    /// The statement of [`Self::update_sessions_if_fcnt`] for `rows`
+    /// devices; `seen`, `rx_info` and `run_after`: whether some row sets
+    /// `last_seen_at`, `gateway_rx_info`, `scheduler_run_after`.
+    fn session_write_sql(&self, rows: usize, seen: bool, rx_info: bool, run_after: bool) -> String {
+        let row = self.dialect(
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            "(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS jsonb), \
+             CAST(? AS bytea), CAST(? AS timestamptz), CAST(? AS jsonb), \
+             CAST(? AS timestamptz))",
+        );
+        // The rows' parameters first, `updated_at` last: in the order of
+        // the text, as `param` needs.
+        let mut n = 0;
+        let values: Vec<String> = (0..rows)
+            .map(|_| {
+                row.split('?')
+                    .enumerate()
+                    .map(|(i, part)| {
+                        if i == 0 {
+                            part.to_owned()
+                        } else {
+                            n += 1;
+                            format!("{}{part}", self.param(n))
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let updated_at = self.param(n + 1);
+        // A column no row of the batch sets stays out of the SET list:
+        // `last_seen_at` and `scheduler_run_after` are indexed, and an
+        // assigned indexed column costs its index entries a delete and an
+        // insert even when the value stays (SQLite), or the update its HOT
+        // path (PostgreSQL). Class A uplinks set neither of the last two.
+        let mut optional = String::new();
+        for (column, value, set) in [
+            ("last_seen_at", "seen", seen),
+            ("gateway_rx_info", "rx_info", rx_info),
+            ("scheduler_run_after", "run_after", run_after),
+        ] {
+            if set {
+                optional.push_str(&format!(
+                    ", {column} = COALESCE(v.{value}, device.{column})"
+                ));
+            }
+        }
+        format!(
+            "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen, rx_info, run_after) \
+             AS (VALUES {}) \
+             UPDATE device SET updated_at = {updated_at}, f_cnt_up = v.f_cnt_up, \
+             device_session = v.session{optional} \
+             FROM v WHERE {} AND device.device_session IS NOT NULL AND {} \
+             RETURNING device.dev_eui",
+            values.join(", "),
+            // SQLite: the unary `+` keeps `v` from being indexed, so that
+            // the devices are looked up by DevEUI, `v` the outer loop. Left
+            // to itself, from some 100 rows on, SQLite 3.51 scans the whole
+            // device table against an automatic index on `v` instead: a
+            // read of every session per statement, which is how a server
+            // that fell behind (its batches at their largest) stayed behind.
+            self.dialect(
+                "device.dev_eui = +v.dev_eui AND device.f_cnt_up = +v.expected \
+                 AND device.dev_addr = +v.dev_addr",
+                "device.dev_eui = v.dev_eui AND device.f_cnt_up = v.expected \
+                 AND device.dev_addr = v.dev_addr",
+            ),
+            // A TX ack (a class C downlink's, or another instance's) may
+            // have advanced a downlink counter since the uplink read the
+            // session: never write one back (the caller re-reads).
+            self.dialect(
+                "coalesce(json_extract(device.device_session, '$.n_f_cnt_down'), 0) \
+                 <= coalesce(json_extract(v.session, '$.n_f_cnt_down'), 0) \
+                 AND coalesce(json_extract(device.device_session, '$.a_f_cnt_down'), 0) \
+                 <= coalesce(json_extract(v.session, '$.a_f_cnt_down'), 0)",
+                "coalesce((device.device_session->>'n_f_cnt_down')::bigint, 0) \
+                 <= coalesce((v.session->>'n_f_cnt_down')::bigint, 0) \
+                 AND coalesce((device.device_session->>'a_f_cnt_down')::bigint, 0) \
+                 <= coalesce((v.session->>'a_f_cnt_down')::bigint, 0)",
+            ),
+        )
     }
 
     /// Sets or clears a device's session unconditionally: a join, an ABP
@@ -732,5 +742,44 @@ impl Storage {
         )
         .map_err(db_error(Object::Device(dev_eui)))?;
         Ok(tenant_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of a session write of `rows` devices, one line per step.
+    async fn session_write_plan(storage: &Storage, rows: usize) -> Vec<String> {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {}",
+            storage.session_write_sql(rows, true, true, true)
+        );
+        let super::super::Pool::Sqlite(pool) = &storage.pool else {
+            unreachable!("an SQLite storage")
+        };
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(sql));
+        for _ in 0..rows * 8 + 1 {
+            query = query.bind(None::<i64>);
+        }
+        let plan = query.fetch_all(pool).await.unwrap();
+        plan.into_iter().map(|(_, _, _, step)| step).collect()
+    }
+
+    #[tokio::test]
+    async fn session_writes_look_devices_up_by_dev_eui_whatever_the_batch_size() {
+        let storage = Storage::connect("sqlite::memory:").await.unwrap();
+        for rows in [1, 16, 64, 128, 256, 512] {
+            let plan = session_write_plan(&storage, rows).await;
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH device USING INDEX")),
+                "{rows} rows: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN device")),
+                "{rows} rows: {plan:?}"
+            );
+        }
     }
 }

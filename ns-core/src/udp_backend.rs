@@ -23,6 +23,12 @@
 //! The protocol is the sans-IO [`Server`] of the `packet-forwarder` crate;
 //! this module is the tokio task that owns the socket, feeds it datagrams,
 //! downlinks and the time, and turns its events into [`GatewayEvent`]s.
+//! The task runs on a thread of its own (named `semtech-udp`, with a
+//! single-threaded tokio runtime), not on the caller's runtime: the system
+//! calls, the `rxpk` JSON and the mapping to `gw` messages are a third of
+//! the work per uplink, and gateways get their PUSH_ACKs in time however
+//! busy the caller's runtime is with the pipeline. The thread ends with the
+//! backend.
 //! Events go out with `try_send`: when the channel is full they are dropped
 //! and counted ([`UdpBackendCounters::events_dropped`]), so a slow consumer
 //! never delays the PUSH_ACKs and PULL_ACKs gateways wait for.
@@ -67,7 +73,7 @@ use packet_forwarder::semtech_udp::server::{self, DatagramError, Event, Server};
 use packet_forwarder::semtech_udp::{Header, Identifier, PullData};
 use packet_forwarder::stats::StatsCounter;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -282,18 +288,24 @@ pub struct UdpBackend {
     local_addr: SocketAddr,
     downlinks: mpsc::Sender<gw::DownlinkFrame>,
     shared: Arc<Shared>,
+    /// The socket task, on the backend's own runtime.
     task: JoinHandle<()>,
+    /// Dropped with the backend: the backend's thread then stops its
+    /// runtime and ends.
+    _stop: oneshot::Sender<()>,
 }
 
 impl UdpBackend {
     /// Binds the UDP socket of `config` (with a large receive buffer),
-    /// starts the task that serves it and returns the handle with the
-    /// receiving end of the event channel.
+    /// starts the thread and task that serve it and returns the handle with
+    /// the receiving end of the event channel.
     ///
-    /// Must be called within a tokio runtime with I/O and time enabled.
+    /// Must be called within a tokio runtime (it resolves and binds there);
+    /// the socket is then served on the backend's own thread.
     ///
     /// # Errors
-    /// When `config.bind` cannot be resolved or bound.
+    /// When `config.bind` cannot be resolved or bound, or the thread cannot
+    /// be started.
     pub async fn start(
         config: UdpBackendConfig,
     ) -> Result<(Self, mpsc::Receiver<GatewayEvent>), io::Error> {
@@ -309,6 +321,27 @@ impl UdpBackend {
             Err(e) => warn!(error = %e, "cannot set the UDP receive buffer size"),
         }
         let local_addr = socket.local_addr()?;
+        // Moved to the backend's runtime: deregistered here, registered
+        // there (`into_std` leaves it non-blocking).
+        let socket = socket.into_std()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let socket = {
+            let _on_backend_runtime = handle.enter();
+            UdpSocket::from_std(socket)?
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("semtech-udp".into())
+            .spawn(move || {
+                // Runs the socket task until the backend is dropped; the
+                // runtime's drop then drops the task and closes the socket.
+                runtime.block_on(async {
+                    let _ = stop_rx.await;
+                });
+            })?;
         let (event_tx, event_rx) = mpsc::channel(config.event_channel_capacity.max(1));
         let (down_tx, down_rx) = mpsc::channel(config.downlink_queue_capacity.max(1));
         let shared = Arc::new(Shared::default());
@@ -323,12 +356,13 @@ impl UdpBackend {
             stats: HashMap::new(),
         };
         info!(udp = %local_addr, "Semtech UDP backend started");
-        let task = tokio::spawn(driver.run(down_rx));
+        let task = handle.spawn(driver.run(down_rx));
         let backend = Self {
             local_addr,
             downlinks: down_tx,
             shared,
             task,
+            _stop: stop_tx,
         };
         Ok((backend, event_rx))
     }

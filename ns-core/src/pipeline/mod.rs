@@ -497,13 +497,16 @@ impl PipelineHandle {
         let region: Arc<str> = region_config_id.into();
         let input = self.input.clone();
         let task = tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let item = Input {
-                    region_config_id: Arc::clone(&region),
-                    event,
-                };
-                if input.send(item).await.is_err() {
-                    return;
+            let mut batch = Vec::with_capacity(INPUT_BATCH);
+            while events.recv_many(&mut batch, INPUT_BATCH).await > 0 {
+                for event in batch.drain(..) {
+                    let item = Input {
+                        region_config_id: Arc::clone(&region),
+                        event,
+                    };
+                    if input.send(item).await.is_err() {
+                        return;
+                    }
                 }
             }
         });
@@ -603,6 +606,10 @@ enum PendingKind {
     JoinAccept { dev_eui: Eui64 },
 }
 
+/// At most this many gateway events are taken per turn of the pipeline
+/// task, before the timers and the frame sets closed meanwhile.
+const INPUT_BATCH: usize = 64;
+
 /// The pipeline task: gateway events in, frame sets out to worker tasks.
 async fn run(
     shared: Arc<Shared>,
@@ -620,6 +627,12 @@ async fn run(
             item = input.recv() => {
                 let Some(Input { region_config_id, event }) = item else { return };
                 handle_input(&shared, &mut dedup, &region_config_id, event);
+                // What else is queued already, without a round of
+                // `select!` (and a new timer) for each.
+                for _ in 1..INPUT_BATCH {
+                    let Ok(Input { region_config_id, event }) = input.try_recv() else { break };
+                    handle_input(&shared, &mut dedup, &region_config_id, event);
+                }
             }
             Some((region, frame)) = fallback.recv() => {
                 // Redis failed for this copy: de-duplicated here alone.

@@ -1991,28 +1991,24 @@ async fn mixed_session_batches_keep_what_a_row_does_not_set(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(made, [true, true]);
-    let got_a = s.get_device(a.dev_eui).await.unwrap();
-    assert_eq!(got_a.session, Some(next_a));
-    assert_eq!(got_a.last_seen_at, Some(seen_a));
-    assert_eq!(
-        s.device_gateway_rx_info(a.dev_eui).await.unwrap().as_ref(),
-        Some(&new_info)
-    );
-    assert_eq!(
-        s.scheduler_run_after(a.dev_eui).await.unwrap(),
-        Some(new_lock)
-    );
-    let got_b = s.get_device(b.dev_eui).await.unwrap();
-    assert_eq!(got_b.session, Some(next_b));
-    assert_eq!(got_b.last_seen_at, Some(seen_b));
-    assert_eq!(
-        s.device_gateway_rx_info(b.dev_eui).await.unwrap().as_ref(),
-        Some(&old_info)
-    );
-    assert_eq!(
-        s.scheduler_run_after(b.dev_eui).await.unwrap(),
-        Some(old_lock)
-    );
+    for (dev_eui, next, seen, info, lock) in [
+        (a.dev_eui, next_a, seen_a, &new_info, new_lock),
+        (b.dev_eui, next_b, seen_b, &old_info, old_lock),
+    ] {
+        let got = s.get_device(dev_eui).await.unwrap();
+        assert_eq!(got.session, Some(next), "{dev_eui}");
+        assert_eq!(got.last_seen_at, Some(seen), "{dev_eui}");
+        assert_eq!(
+            s.device_gateway_rx_info(dev_eui).await.unwrap().as_ref(),
+            Some(info),
+            "{dev_eui}"
+        );
+        assert_eq!(
+            s.scheduler_run_after(dev_eui).await.unwrap(),
+            Some(lock),
+            "{dev_eui}"
+        );
+    }
 }
 
 async fn session_writes_keep_the_gateway_rx_info_and_the_class_a_lock(db: &TestDb) {

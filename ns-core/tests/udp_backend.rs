@@ -289,6 +289,42 @@ async fn push_data_is_acked_and_its_rxpk_becomes_an_up_event() {
     assert!(!backend.is_connected(eui(GW1)));
 }
 
+/// The socket is served on the backend's own thread: gateways get their
+/// PUSH_ACKs while the caller's runtime is busy (here: blocked outright).
+#[tokio::test(flavor = "current_thread")]
+async fn push_data_is_acked_while_the_callers_runtime_is_blocked() {
+    let (backend, _events) = start_default().await;
+    let gateway = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind forwarder");
+    gateway.set_read_timeout(Some(WAIT)).unwrap();
+    let push = PushData {
+        version: ProtocolVersion::V2,
+        token: 0x4242,
+        gateway_eui: eui(GW1),
+        payload: PushDataPayload {
+            rxpk: vec![rxpk(
+                1,
+                868.1,
+                &[0x40, 4, 3, 2, 1, 0x80, 1, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd],
+            )],
+            stat: None,
+        },
+    };
+    // Blocking calls, no `.await`: this runtime's only thread never yields.
+    gateway
+        .send_to(&push.to_vec(), backend.local_addr())
+        .expect("send");
+    let mut buf = [0u8; 1024];
+    let (len, from) = gateway
+        .recv_from(&mut buf)
+        .expect("no PUSH_ACK while the caller's runtime was blocked");
+    assert_eq!(from, backend.local_addr());
+    match Packet::parse(&buf[..len]).expect("well-formed") {
+        Packet::PushAck(ack) => assert_eq!(ack.token, 0x4242),
+        other => panic!("expected PUSH_ACK, got {other:?}"),
+    }
+    backend.shutdown().await;
+}
+
 #[tokio::test]
 async fn rxpk_with_rsig_becomes_one_up_event_per_antenna() {
     let (backend, mut events) = start_default().await;

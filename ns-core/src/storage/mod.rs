@@ -53,7 +53,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Connection};
 
+mod checkpoint;
 mod device;
 mod error;
 mod gateway;
@@ -212,6 +214,10 @@ pub struct StorageOptions {
     pub busy_timeout: Duration,
     /// Told whenever a connection is taken from the pool.
     pub observer: Option<Arc<dyn PoolObserver>>,
+    /// SQLite: statements each new connection runs as `PRAGMA {statement}`
+    /// after its own settings (`"wal_autocheckpoint = 4000"`), `[sqlite]
+    /// pragmas` of the configuration.
+    pub sqlite_pragmas: Vec<String>,
 }
 
 impl Default for StorageOptions {
@@ -220,6 +226,7 @@ impl Default for StorageOptions {
             max_connections: None,
             busy_timeout: Duration::from_secs(5),
             observer: None,
+            sqlite_pragmas: Vec::new(),
         }
     }
 }
@@ -234,6 +241,12 @@ impl StorageOptions {
     /// Sets [`Self::busy_timeout`].
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Self::sqlite_pragmas`].
+    pub fn sqlite_pragmas(mut self, pragmas: Vec<String>) -> Self {
+        self.sqlite_pragmas = pragmas;
         self
     }
 
@@ -299,6 +312,8 @@ enum Pool {
 #[derive(Clone)]
 pub struct Storage {
     pool: Pool,
+    /// An SQLite file's WAL checkpoints, stopped with the last clone.
+    checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl fmt::Debug for Storage {
@@ -324,13 +339,18 @@ impl Storage {
     ///
     /// SQLite connections run with `journal_mode = WAL` (readers do not
     /// wait for the writer), `foreign_keys = ON` (deletes cascade) and
-    /// `busy_timeout` (writers wait for each other).
+    /// `busy_timeout` (writers wait for each other). With an SQLite file,
+    /// a thread of the `Storage`'s own (`sqlite-checkpoint`) copies the
+    /// write-ahead log back into the database as it grows, so that a
+    /// commit's checkpoint finds little left to copy; it stops with
+    /// [`Self::close`] or the last clone's drop.
     pub async fn connect_with(url: &str, options: &StorageOptions) -> Result<Self, StorageError> {
         let scheme = url.split(':').next().unwrap_or_default();
         let connect_error = |source| StorageError::Db {
             object: Object::Database,
             source,
         };
+        let mut checkpointer_of_pool = None;
         let pool = match scheme {
             "sqlite" => {
                 let connect = SqliteConnectOptions::from_str(url)
@@ -342,7 +362,8 @@ impl Storage {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(options.busy_timeout);
-                let pool = if url.contains(":memory:") || url.contains("mode=memory") {
+                let memory = url.contains(":memory:") || url.contains("mode=memory");
+                let pool = if memory {
                     // Each connection to `:memory:` is its own database, and
                     // a shared-cache one vanishes with its last connection:
                     // keep exactly one, forever.
@@ -354,17 +375,51 @@ impl Storage {
                 } else {
                     SqlitePoolOptions::new().max_connections(options.max_connections.unwrap_or(4))
                 };
+                let pool = if options.sqlite_pragmas.is_empty() {
+                    pool
+                } else {
+                    let pragmas: Arc<str> = options
+                        .sqlite_pragmas
+                        .iter()
+                        .map(|p| format!("PRAGMA {p};"))
+                        .collect::<String>()
+                        .into();
+                    // Once first on a connection of its own: the pool
+                    // retries a failing connection until its acquire
+                    // timeout and then reports only that.
+                    let mut first = connect.connect().await.map_err(connect_error)?;
+                    let tried = sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas.to_string()))
+                        .execute(&mut first)
+                        .await;
+                    let _ = first.close().await;
+                    tried.map_err(connect_error)?;
+                    pool.after_connect(move |conn, _| {
+                        let pragmas = Arc::clone(&pragmas);
+                        Box::pin(async move {
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(pragmas.to_string()))
+                                .execute(conn)
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                };
                 // No ping before each use: an SQLite connection is a file
                 // handle on this machine, it cannot have gone away, and the
                 // ping cost a round trip to its worker thread per query.
                 let pool = observed(pool.test_before_acquire(false), options.observer.as_ref())
-                    .connect_with(connect)
+                    .connect_with(connect.clone())
                     .await
                     .map_err(connect_error)?;
                 SQLITE_MIGRATIONS
                     .run(&pool)
                     .await
                     .map_err(StorageError::Migrate)?;
+                if !memory {
+                    let checkpointer =
+                        checkpoint::Checkpointer::start(connect, checkpoint::Policy::default())
+                            .map_err(|e| connect_error(sqlx::Error::Io(e)))?;
+                    checkpointer_of_pool = Some(Arc::new(checkpointer));
+                }
                 Pool::Sqlite(pool)
             }
             "postgres" | "postgresql" => {
@@ -387,7 +442,10 @@ impl Storage {
                 });
             }
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            checkpointer: checkpointer_of_pool,
+        })
     }
 
     /// The pool's connections: open, and idle.
@@ -414,7 +472,10 @@ impl Storage {
 
     /// Closes every connection; operations started afterwards fail.
     pub async fn close(&self) {
-        with_pool!(self, pool => pool.close().await)
+        with_pool!(self, pool => pool.close().await);
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop().await;
+        }
     }
 
     /// The SQL text for this backend, where the dialects differ.

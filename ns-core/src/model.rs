@@ -403,7 +403,10 @@ impl DeviceKeys {
 }
 
 /// A session's extra uplink channel (NewChannelReq or CFList).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored as `[frequency, min_dr, max_dr]` (see [`DeviceSession`]); the
+/// object form `{"frequency": …, "min_dr": …, "max_dr": …}` is read too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct ExtraChannel {
     /// Frequency, Hz.
     pub frequency: u32,
@@ -414,7 +417,10 @@ pub struct ExtraChannel {
 }
 
 /// One uplink remembered for ADR.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+///
+/// Stored as `[f_cnt, max_snr, max_rssi, tx_power_index, gateway_count]`
+/// (see [`DeviceSession`]); the object form with those keys is read too.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct AdrHistoryEntry {
     /// The uplink's frame counter.
     pub f_cnt: u32,
@@ -426,6 +432,30 @@ pub struct AdrHistoryEntry {
     pub tx_power_index: u8,
     /// How many gateways heard it.
     pub gateway_count: u32,
+}
+
+// A session is written with every uplink, and its ADR history (20
+// entries) was three fifths of its stored JSON as objects: as arrays, a
+// session takes half the bytes to write, to parse (SQLite reads the
+// downlink counters out of the stored one) and to keep in the WAL. Serde's
+// derived `Deserialize` of a struct takes either form.
+impl Serialize for ExtraChannel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.frequency, self.min_dr, self.max_dr).serialize(serializer)
+    }
+}
+
+impl Serialize for AdrHistoryEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (
+            self.f_cnt,
+            self.max_snr,
+            self.max_rssi,
+            self.tx_power_index,
+            self.gateway_count,
+        )
+            .serialize(serializer)
+    }
 }
 
 /// A MAC command the server sent and awaits the answer of.
@@ -843,7 +873,13 @@ mod tests {
             tx_power_index: 0,
             nb_trans: 1,
             max_supported_tx_power_index: 7,
-            uplink_adr_history: vec![],
+            uplink_adr_history: vec![AdrHistoryEntry {
+                f_cnt: 69_999,
+                max_snr: -7.25,
+                max_rssi: -118,
+                tx_power_index: 2,
+                gateway_count: 3,
+            }],
             mac_command_pending: vec![],
             mac_command_error_count: BTreeMap::new(),
             last_device_status_request: None,
@@ -854,8 +890,27 @@ mod tests {
         };
         let json = serde_json::to_string(&session).unwrap();
         assert!(json.contains("\"dev_addr\":\"26011234\""), "{json}");
+        assert!(
+            json.contains("\"extra_uplink_channels\":[[867100000,0,5]]")
+                && json.contains("\"uplink_adr_history\":[[69999,-7.25,-118,2,3]]"),
+            "{json}"
+        );
         let back: DeviceSession = serde_json::from_str(&json).unwrap();
         assert_eq!(back, session);
+
+        // Sessions stored before the array forms read the same.
+        let objects = json
+            .replace(
+                "[[867100000,0,5]]",
+                r#"[{"frequency":867100000,"min_dr":0,"max_dr":5}]"#,
+            )
+            .replace(
+                "[[69999,-7.25,-118,2,3]]",
+                r#"[{"f_cnt":69999,"max_snr":-7.25,"max_rssi":-118,"tx_power_index":2,"gateway_count":3}]"#,
+            );
+        assert_ne!(objects, json);
+        let old: DeviceSession = serde_json::from_str(&objects).unwrap();
+        assert_eq!(old, session);
     }
 
     #[test]

@@ -385,7 +385,9 @@ impl Storage {
                     .bind(db_dev_addr(u.session.dev_addr))
                     .bind(u.seen_at.map(db_time))
                     .bind(u.gateway_rx_info.map(Json))
-                    .bind(u.scheduler_run_after.map(db_time));
+                    .bind(u.scheduler_run_after.map(db_time))
+                    .bind(db_u32(u.session.n_f_cnt_down))
+                    .bind(db_u32(u.session.a_f_cnt_down));
             }
             query.bind(now).fetch_all(pool).await
         })
@@ -402,10 +404,10 @@ impl Storage {
     /// `last_seen_at`, `gateway_rx_info`, `scheduler_run_after`.
     fn session_write_sql(&self, rows: usize, seen: bool, rx_info: bool, run_after: bool) -> String {
         let row = self.dialect(
-            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             "(CAST(? AS bytea), CAST(? AS bigint), CAST(? AS bigint), CAST(? AS jsonb), \
              CAST(? AS bytea), CAST(? AS timestamptz), CAST(? AS jsonb), \
-             CAST(? AS timestamptz))",
+             CAST(? AS timestamptz), CAST(? AS bigint), CAST(? AS bigint))",
         );
         // The rows' parameters first, `updated_at` last: in the order of
         // the text, as `param` needs.
@@ -444,7 +446,8 @@ impl Storage {
             }
         }
         format!(
-            "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen, rx_info, run_after) \
+            "WITH v(dev_eui, expected, f_cnt_up, session, dev_addr, seen, rx_info, run_after, \
+             n_down, a_down) \
              AS (VALUES {}) \
              UPDATE device SET updated_at = {updated_at}, f_cnt_up = v.f_cnt_up, \
              device_session = v.session{optional} \
@@ -466,16 +469,15 @@ impl Storage {
             ),
             // A TX ack (a class C downlink's, or another instance's) may
             // have advanced a downlink counter since the uplink read the
-            // session: never write one back (the caller re-reads).
+            // session: never write one back (the caller re-reads). The new
+            // session's counters come as parameters of their own, so that
+            // only the stored session is parsed.
             self.dialect(
-                "coalesce(json_extract(device.device_session, '$.n_f_cnt_down'), 0) \
-                 <= coalesce(json_extract(v.session, '$.n_f_cnt_down'), 0) \
+                "coalesce(json_extract(device.device_session, '$.n_f_cnt_down'), 0) <= v.n_down \
                  AND coalesce(json_extract(device.device_session, '$.a_f_cnt_down'), 0) \
-                 <= coalesce(json_extract(v.session, '$.a_f_cnt_down'), 0)",
-                "coalesce((device.device_session->>'n_f_cnt_down')::bigint, 0) \
-                 <= coalesce((v.session->>'n_f_cnt_down')::bigint, 0) \
-                 AND coalesce((device.device_session->>'a_f_cnt_down')::bigint, 0) \
-                 <= coalesce((v.session->>'a_f_cnt_down')::bigint, 0)",
+                 <= v.a_down",
+                "coalesce((device.device_session->>'n_f_cnt_down')::bigint, 0) <= v.n_down \
+                 AND coalesce((device.device_session->>'a_f_cnt_down')::bigint, 0) <= v.a_down",
             ),
         )
     }

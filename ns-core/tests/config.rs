@@ -650,6 +650,10 @@ fn bad_values_are_rejected_naming_the_key() {
             vec!["sqlite.max_open_connections"],
         ),
         (
+            vec!["[sqlite]\npragmas = [\"cache_size = 1000; DROP TABLE device\"]"],
+            vec!["sqlite.pragmas", "not one pragma"],
+        ),
+        (
             vec!["[backend.semtech_udp]\nregion_id = \"us915_0\""],
             vec!["backend.semtech_udp.region_id"],
         ),

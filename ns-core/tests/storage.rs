@@ -2088,3 +2088,32 @@ async fn session_writes_keep_the_gateway_rx_info_and_the_class_a_lock(db: &TestD
         Err(StorageError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn sqlite_pragmas_run_on_every_new_connection() {
+    use ns_core::storage::StorageOptions;
+    use sqlx::Connection;
+
+    let dir = std::env::temp_dir().join(format!("ns-core-pragmas-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/ns.sqlite?mode=rwc", dir.display());
+    let options = StorageOptions::default().sqlite_pragmas(vec!["user_version = 7".into()]);
+    let storage = Storage::connect_with(&url, &options).await.unwrap();
+    storage.create_tenant(&Tenant::new("t")).await.unwrap();
+    storage.close().await;
+    // `user_version` is kept in the file's header: another connection,
+    // without the pragma, reads what the pool's connections set.
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (version,): (i64,) = sqlx::query_as("PRAGMA user_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(version, 7);
+    conn.close().await.unwrap();
+
+    // A pragma SQLite refuses fails the connection, with SQLite's message.
+    let bad = StorageOptions::default().sqlite_pragmas(vec!["user_version = = 7".into()]);
+    let err = Storage::connect_with(&url, &bad).await.unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -533,7 +533,10 @@ async fn connect_storage(config: &Config, data_dir: &Path) -> anyhow::Result<Sto
     } else {
         config.postgresql.max_open_connections
     };
-    Storage::connect_with(&url, &StorageOptions::default().max_connections(max))
+    let options = StorageOptions::default()
+        .max_connections(max)
+        .sqlite_pragmas(config.sqlite.pragmas.clone());
+    Storage::connect_with(&url, &options)
         .await
         .context("opening the database")
 }

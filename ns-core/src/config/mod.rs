@@ -409,6 +409,15 @@ impl Config {
         if self.sqlite.path.is_empty() {
             return bad("sqlite.path", "is empty".into());
         }
+        for pragma in &self.sqlite.pragmas {
+            // One statement each, run as `PRAGMA {pragma}`.
+            if pragma.trim().is_empty() || pragma.contains(';') {
+                return bad(
+                    "sqlite.pragmas",
+                    format!("{pragma:?} is not one pragma (\"name = value\")"),
+                );
+            }
+        }
         for (key, addr) in [
             ("api.bind", &self.api.bind),
             ("monitoring.bind", &self.monitoring.bind),

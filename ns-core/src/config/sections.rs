@@ -65,8 +65,8 @@ pub struct Sqlite {
     pub path: String,
     /// `max_open_connections`.
     pub max_open_connections: u32,
-    /// `pragmas`: statements run on each new connection
-    /// (`"journal_mode = WAL"`).
+    /// `pragmas`: run as `PRAGMA {entry}` on each new connection, after
+    /// the storage's own settings (`"cache_size = -65536"`).
     pub pragmas: Vec<String>,
 }
 

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use lorawan::Eui64;
@@ -45,20 +45,20 @@ pub enum EventsError {
 
 /// A subscription to the `up` events, reporting them to a run's
 /// [`Progress`] while it lives.
+///
+/// Its MQTT client runs on a thread of its own (`sim-events`), as an
+/// application would in a process of its own: an event is timestamped
+/// when it arrives, not when the simulator's runtime, busy sending the
+/// devices' uplinks, gets round to it.
 pub struct UpEvents {
     client: AsyncClient,
-    task: JoinHandle<()>,
+    /// Ends the thread when dropped.
+    _stop: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for UpEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpEvents").finish_non_exhaustive()
-    }
-}
-
-impl Drop for UpEvents {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -126,7 +126,12 @@ impl UpEvents {
         options.set_max_packet_size(Some(1 << 20));
         let (client, mut events) = AsyncClient::new(options, 1_000);
         let (subscribed, mut ready) = tokio::sync::mpsc::channel(1);
-        let task = tokio::spawn(async move {
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        let receive = async move {
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
@@ -142,7 +147,18 @@ impl UpEvents {
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
-        });
+        };
+        std::thread::Builder::new()
+            .name("sim-events".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    tokio::select! {
+                        _ = &mut stopped => {}
+                        () = receive => {}
+                    }
+                });
+            })
+            .map_err(|e| failed(e.to_string()))?;
         client
             .subscribe(filter, QoS::AtMostOnce)
             .await
@@ -150,7 +166,10 @@ impl UpEvents {
         tokio::time::timeout(Duration::from_secs(10), ready.recv())
             .await
             .map_err(|_| failed("no SUBACK within 10 s".into()))?;
-        Ok(Self { client, task })
+        Ok(Self {
+            client,
+            _stop: stop,
+        })
     }
 
     /// Unsubscribes and disconnects.

@@ -970,6 +970,33 @@ async fn batched_fcnt_updates_are_each_a_compare_and_swap(db: &TestDb) {
             .n_f_cnt_down,
         7
     );
+    // The same for AFCntDown (LoRaWAN 1.1 application downlinks).
+    let mut acked_a = read_after.clone();
+    acked_a.a_f_cnt_down = 3;
+    let expected = read_after.f_cnt_up;
+    assert!(
+        s.update_session_if_fcnt(eui(1), expected, &acked_a)
+            .await
+            .unwrap()
+    );
+    let mut stale_a = read_after.clone();
+    stale_a.a_f_cnt_down = 2;
+    let write_a = |session| SessionUpdate {
+        expected_f_cnt_up: expected,
+        ..write(session)
+    };
+    assert_eq!(
+        s.update_sessions_if_fcnt(&[write_a(&stale_a)])
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert_eq!(
+        s.update_sessions_if_fcnt(&[write_a(&acked_a)])
+            .await
+            .unwrap(),
+        [true]
+    );
 }
 
 async fn queues_of_several_devices_are_read_at_once(db: &TestDb) {

@@ -169,7 +169,7 @@ async fn rounds(options: SqliteConnectOptions, policy: Policy, mut stop: oneshot
                 Ok(c) => conn.insert(c),
                 Err(error) => {
                     warn!(%error, "the WAL checkpointer cannot connect; retrying");
-                    pause = policy.idle_pause;
+                    pause = failed(pause, &policy);
                     continue;
                 }
             },
@@ -186,7 +186,7 @@ async fn rounds(options: SqliteConnectOptions, policy: Policy, mut stop: oneshot
             Err(error) => {
                 warn!(%error, "WAL checkpoint failed; reconnecting");
                 conn = None;
-                pause = policy.idle_pause;
+                pause = failed(pause, &policy);
             }
         }
     }
@@ -194,6 +194,17 @@ async fn rounds(options: SqliteConnectOptions, policy: Policy, mut stop: oneshot
         let _ = c.close().await;
     }
 }
+
+/// The pause after a failed round: from [`Policy::idle_pause`], doubling
+/// while the failures last, up to [`MAX_FAILED_PAUSE`], so that a database
+/// that keeps failing (a full disk) is not retried and logged four times a
+/// second.
+fn failed(pause: Duration, policy: &Policy) -> Duration {
+    (pause * 2).clamp(policy.idle_pause, MAX_FAILED_PAUSE)
+}
+
+/// The longest pause after failed rounds.
+const MAX_FAILED_PAUSE: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
@@ -329,6 +340,23 @@ mod tests {
         }
         // `close` returns once the thread has ended.
         storage.close().await;
+    }
+
+    #[test]
+    fn failures_back_off_to_thirty_seconds() {
+        let policy = Policy::default();
+        let mut pause = policy.busy_pause;
+        let mut pauses = Vec::new();
+        for _ in 0..10 {
+            pause = failed(pause, &policy);
+            pauses.push(pause.as_millis());
+        }
+        assert_eq!(
+            pauses,
+            [
+                250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000
+            ]
+        );
     }
 
     #[tokio::test]

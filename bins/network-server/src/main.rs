@@ -112,12 +112,13 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Configfile) | None => {}
     }
-    let mut filter = EnvFilter::try_from_default_env()
+    let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.logging.level.to_ascii_lowercase()));
     #[cfg(feature = "embedded-broker")]
-    if let Ok(directive) = network_server::broker::DEFAULT_LOG_DIRECTIVE.parse() {
-        filter = filter.add_directive(directive);
-    }
+    let filter = match network_server::broker::DEFAULT_LOG_DIRECTIVE.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let runtime = if cli.worker_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()

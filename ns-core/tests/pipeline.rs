@@ -776,6 +776,39 @@ async fn a_tx_ack_arriving_after_the_next_uplink_still_advances_fcnt_down() {
 }
 
 #[tokio::test]
+async fn a_tx_ack_after_another_writer_advances_fcnt_down_on_the_stored_session() {
+    let mut h = Harness::start().await;
+    let (mut dev, session) = abp_device(0x0d1d, 0x2601_0d1d, 5);
+    h.provision_abp(&dev, &session).await;
+
+    h.enqueue(dev.dev_eui, 9, false, b"one").await;
+    h.uplink(&mut dev, &Up::data(1, b"u0"), &[heard(GW1)]).await;
+    let frame = h.downlink().await;
+
+    // Meanwhile another instance took an uplink: the pipeline's copy of the
+    // session is stale, and the TX ack's write, guarded by FCntUp, loses.
+    let mut elsewhere = h.session(dev.dev_eui).await;
+    elsewhere.f_cnt_up += 7;
+    assert!(
+        h.storage
+            .update_session_if_fcnt(dev.dev_eui, elsewhere.f_cnt_up - 7, &elsewhere)
+            .await
+            .unwrap()
+    );
+
+    h.ack(&frame).await;
+    let Event::TxAck(tx_ack) = h.event(EventKind::TxAck).await else {
+        unreachable!()
+    };
+    assert_eq!(tx_ack.f_cnt_down, 0);
+    let stored = h.session_where(dev.dev_eui, |s| s.n_f_cnt_down == 1).await;
+    assert_eq!(
+        stored.f_cnt_up, elsewhere.f_cnt_up,
+        "the other writer's FCntUp is kept"
+    );
+}
+
+#[tokio::test]
 async fn rx1_refused_and_rx2_sent_advances_the_counter_of_the_rx2_frame() {
     let mut h = Harness::start().await;
     let (mut dev, session) = abp_device(0x0e0e, 0x2601_0e0e, 5);

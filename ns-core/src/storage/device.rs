@@ -769,7 +769,8 @@ mod tests {
             unreachable!("an SQLite storage")
         };
         let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(sql));
-        for _ in 0..rows * 8 + 1 {
+        // Ten parameters a row, then `updated_at`.
+        for _ in 0..rows * 10 + 1 {
             query = query.bind(None::<i64>);
         }
         let plan = query.fetch_all(pool).await.unwrap();

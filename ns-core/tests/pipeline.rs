@@ -785,8 +785,10 @@ async fn a_tx_ack_after_another_writer_advances_fcnt_down_on_the_stored_session(
     h.uplink(&mut dev, &Up::data(1, b"u0"), &[heard(GW1)]).await;
     let frame = h.downlink().await;
 
-    // Meanwhile another instance took an uplink: the pipeline's copy of the
-    // session is stale, and the TX ack's write, guarded by FCntUp, loses.
+    // Before the gateway's ack, another instance takes an uplink of the
+    // device and stores its session. The ack must advance NFCntDown on that
+    // session, not write back the one the downlink was planned with (which
+    // would take FCntUp back and reopen the frames in between to replay).
     let mut elsewhere = h.session(dev.dev_eui).await;
     elsewhere.f_cnt_up += 7;
     assert!(
